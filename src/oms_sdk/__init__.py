@@ -1,0 +1,1 @@
+"""oms-sdk: an order management system you embed in your Python application."""

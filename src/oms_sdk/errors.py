@@ -1,0 +1,156 @@
+"""Every exception oms-sdk raises on purpose, in one place.
+
+Catch ``OMSError`` to handle them all; catch a subclass to handle one kind of failure::
+
+    OMSError
+    ├── MoneyError                  amounts that cannot be exact
+    │   └── CurrencyMismatch        EUR added to USD, a USD price in an EUR market
+    ├── PolicyError                 policy files that cannot load (lists every problem)
+    ├── OrderError                  a command about one order that cannot run
+    │   ├── OrderNotFound
+    │   ├── InvalidOrderInput       unknown SKU, zero quantity, a method of another market …
+    │   ├── TransitionNotAllowed    the lifecycle refuses the trigger in the current statuses
+    │   └── PaymentError
+    │       ├── PaymentDeclined     the gateway said no; a failed transaction is recorded
+    │       └── PaymentAmountError  capture/refund above what is left
+    ├── GiftCardError               unknown card, wrong currency, no balance
+    └── IdempotencyConflict         a key reused with a different request
+
+Every error changes nothing: it is raised before the unit of work commits, except
+``PaymentDeclined``, whose failed transaction is committed on purpose so that the decline
+stays on the order's record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "CurrencyMismatch",
+    "GiftCardError",
+    "IdempotencyConflict",
+    "InvalidOrderInput",
+    "MoneyError",
+    "OMSError",
+    "OrderError",
+    "OrderNotFound",
+    "PaymentAmountError",
+    "PaymentDeclined",
+    "PaymentError",
+    "PolicyError",
+    "PolicyProblem",
+    "TransitionNotAllowed",
+]
+
+
+class OMSError(Exception):
+    """Base class of every error raised by oms-sdk."""
+
+
+class MoneyError(OMSError, ValueError):
+    """An amount that cannot be represented exactly in its currency."""
+
+
+class CurrencyMismatch(MoneyError):
+    """Two amounts of different currencies were combined."""
+
+
+@dataclass(frozen=True)
+class PolicyProblem:
+    """One problem in one policy file, located well enough to fix it without searching."""
+
+    file: str
+    key_path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        key = f" {self.key_path}:" if self.key_path else ""
+        return f"{where}:{key} {self.message}"
+
+
+class PolicyError(OMSError):
+    """A policy set that cannot load. Nothing of it is loaded; ``problems`` lists them all."""
+
+    def __init__(self, problems: Sequence[PolicyProblem]) -> None:
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        header = f"{count} problem{'s' if count != 1 else ''} in policy files"
+        super().__init__("\n".join([header, *(f"  {p}" for p in self.problems)]))
+
+
+class OrderError(OMSError):
+    """A command about one order could not run. The order is unchanged."""
+
+    def __init__(self, message: str, *, order: str | None = None) -> None:
+        self.order = order
+        super().__init__(message)
+
+
+class OrderNotFound(OrderError, LookupError):
+    """No order has this id or number."""
+
+
+class InvalidOrderInput(OrderError, ValueError):
+    """The command's arguments do not fit the order or its market."""
+
+
+class TransitionNotAllowed(OrderError):
+    """The order's lifecycle refuses the trigger in its current statuses.
+
+    The message names the order, the trigger, the three statuses and every reason, e.g.
+    ``cannot capture order EU-000042 (placed/voided/unfulfilled): payment_status is voided``.
+    """
+
+    def __init__(
+        self,
+        *,
+        order: str,
+        trigger: str,
+        status: str,
+        payment_status: str,
+        fulfillment_status: str,
+        reasons: Sequence[str],
+    ) -> None:
+        self.trigger = trigger
+        self.status = status
+        self.payment_status = payment_status
+        self.fulfillment_status = fulfillment_status
+        self.reasons = tuple(reasons)
+        statuses = f"{status}/{payment_status}/{fulfillment_status}"
+        super().__init__(
+            f"cannot {trigger} order {order} ({statuses}): {'; '.join(self.reasons)}",
+            order=order,
+        )
+
+
+class PaymentError(OrderError):
+    """A money movement failed or was refused."""
+
+
+class PaymentDeclined(PaymentError):
+    """The gateway declined; the failed transaction is recorded on the order.
+
+    The order keeps its statuses, so the customer can retry with another payment source.
+    """
+
+    def __init__(
+        self, message: str, *, order: str, error_code: str, transaction_id: str
+    ) -> None:
+        self.error_code = error_code
+        self.transaction_id = transaction_id
+        super().__init__(message, order=order)
+
+
+class PaymentAmountError(PaymentError):
+    """A capture or refund asked for more than is left (or for nothing)."""
+
+
+class GiftCardError(OMSError):
+    """A gift card that cannot be used here: unknown, another currency, or no balance."""
+
+
+class IdempotencyConflict(OMSError):
+    """An idempotency key was reused with a different command or different arguments."""
