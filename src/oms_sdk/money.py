@@ -8,7 +8,20 @@ amount (``allocate``) hands out every minor unit, none lost and none created.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import (
+    MAX_EMAX,
+    MAX_PREC,
+    MIN_EMIN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    Inexact,
+    InvalidOperation,
+    Overflow,
+    Rounded,
+    Underflow,
+)
+from fractions import Fraction
 from typing import Any, Final
 
 from pydantic import GetCoreSchemaHandler
@@ -33,6 +46,22 @@ CURRENCY_EXPONENTS: Final[dict[str, int]] = {
     "KWD": 3, "BHD": 3, "OMR": 3, "JOD": 3, "TND": 3, "LYD": 3, "IQD": 3,
 }  # fmt: skip
 
+#: Decimal context for exact work: no rounding, no overflow, every signal trapped. Only
+#: operations whose result is exact by construction (``scaleb``, comparison) run under it.
+_EXACT: Final[Context] = Context(
+    prec=MAX_PREC,
+    Emax=MAX_EMAX,
+    Emin=MIN_EMIN,
+    traps=[InvalidOperation, DivisionByZero, Inexact, Rounded, Overflow, Underflow],
+)
+
+#: Largest number of digits ``Money.parse`` builds a minor-unit int from ("1e999999999"
+#: would otherwise allocate a billion-digit int). Matches Python's int-to-str limit.
+_MAX_MINOR_DIGITS: Final[int] = 4300
+
+#: Largest decimal exponent (either sign) of a ``percent``/``included_tax`` rate.
+_MAX_RATE_EXPONENT: Final[int] = 100
+
 _SYMBOLS: Final[dict[str, str]] = {
     "EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "CNY": "CN¥", "INR": "₹", "KRW": "₩",
 }  # fmt: skip
@@ -40,10 +69,25 @@ _SYMBOLS: Final[dict[str, str]] = {
 
 def currency_exponent(currency: str) -> int:
     """Number of decimals of ``currency``; raises ``MoneyError`` for an unknown code."""
+    if not isinstance(currency, str):
+        raise MoneyError(f"currency must be an ISO 4217 code (str), not {type(currency).__name__}")
     try:
         return CURRENCY_EXPONENTS[currency]
     except KeyError:
         raise MoneyError(f"unknown currency {currency!r} (expected an ISO 4217 code)") from None
+
+
+def _rate(rate: Decimal | int) -> Fraction:
+    """``rate`` as an exact fraction; floats, bools, NaN, infinity, absurd exponents refused."""
+    if isinstance(rate, bool) or not isinstance(rate, Decimal | int):
+        raise MoneyError(f"a rate must be a Decimal or an int, not {type(rate).__name__}")
+    if isinstance(rate, Decimal):
+        if not rate.is_finite():
+            raise MoneyError(f"rate {rate} is not finite")
+        exponent = rate.as_tuple().exponent
+        if isinstance(exponent, int) and abs(exponent) > _MAX_RATE_EXPONENT:
+            raise MoneyError(f"rate {rate} is out of range")
+    return Fraction(rate)
 
 
 class Money:
@@ -64,7 +108,7 @@ class Money:
         if isinstance(minor, bool) or not isinstance(minor, int):
             raise MoneyError(f"minor units must be an int, not {type(minor).__name__}")
         currency_exponent(currency)
-        object.__setattr__(self, "_minor", minor)
+        object.__setattr__(self, "_minor", int(minor))  # an int subclass (IntEnum) becomes int
         object.__setattr__(self, "_currency", currency)
 
     # -- construction ---------------------------------------------------------------------
@@ -92,12 +136,17 @@ class Money:
             raise MoneyError(f"{value!r} is not an amount") from None
         if not amount.is_finite():
             raise MoneyError(f"{value!r} is not a finite amount")
-        minor = amount.scaleb(exponent)
-        if minor != minor.to_integral_value():
+        if amount.is_zero():
+            return cls(0, currency)
+        # Exact: the default context would round to 28 digits (silently changing the amount).
+        minor = amount.scaleb(exponent, _EXACT)
+        if minor != minor.to_integral_value(context=_EXACT):
             raise MoneyError(
                 f"{value} has more decimals than {currency} allows ({exponent}); "
                 "it would have to be rounded"
             )
+        if minor.adjusted() >= _MAX_MINOR_DIGITS:
+            raise MoneyError(f"{value} is too large an amount")
         return cls(int(minor), currency)
 
     # -- accessors ------------------------------------------------------------------------
@@ -118,7 +167,7 @@ class Money:
     @property
     def amount(self) -> Decimal:
         """The amount in major units as an exact Decimal."""
-        return Decimal(self._minor).scaleb(-self.exponent)
+        return Decimal(self._minor).scaleb(-self.exponent, _EXACT)
 
     def is_zero(self) -> bool:
         return self._minor == 0
@@ -155,19 +204,21 @@ class Money:
     def max(self, other: Money) -> Money:
         return self if self >= other else other
 
-    def percent(self, rate: Decimal) -> Money:
+    def percent(self, rate: Decimal | int) -> Money:
         """``rate`` percent of this amount, rounded half-even to the minor unit.
 
         The rounding is explicit: use it for a computed share (a 10% discount, a tax), and
-        ``allocate`` when an amount must be split with nothing lost.
+        ``allocate`` when an amount must be split with nothing lost. The share is computed as
+        an exact fraction and rounded once (``round`` on a ``Fraction`` is half-even).
         """
-        share = (Decimal(self._minor) * rate / 100).quantize(Decimal(1), ROUND_HALF_EVEN)
-        return Money(int(share), self._currency)
+        return Money(round(self._minor * _rate(rate) / 100), self._currency)
 
-    def included_tax(self, rate: Decimal) -> Money:
+    def included_tax(self, rate: Decimal | int) -> Money:
         """The tax contained in this tax-included amount at ``rate`` percent (half-even)."""
-        tax = (Decimal(self._minor) * rate / (100 + rate)).quantize(Decimal(1), ROUND_HALF_EVEN)
-        return Money(int(tax), self._currency)
+        exact_rate = _rate(rate)
+        if exact_rate < 0:
+            raise MoneyError(f"a tax rate cannot be negative ({rate})")
+        return Money(round(self._minor * exact_rate / (100 + exact_rate)), self._currency)
 
     def allocate(self, weights: Sequence[int]) -> list[Money]:
         """Split this amount in proportion to integer ``weights``; the parts sum exactly to it.
@@ -219,6 +270,14 @@ class Money:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("Money is immutable")
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Money is immutable")
+
+    def __reduce__(self) -> tuple[type[Money], tuple[int, str]]:
+        # copy, deepcopy and pickle rebuild through __init__: the default slot-state
+        # restore would go through __setattr__ and fail.
+        return (Money, (self._minor, self._currency))
+
     # -- display --------------------------------------------------------------------------
 
     def __repr__(self) -> str:
@@ -229,7 +288,7 @@ class Money:
 
     def format(self, *, symbol: bool = True) -> str:
         """Human display: ``€1,234.50``, ``¥1,000``, ``1.250 KWD``, ``-$3.00``."""
-        text = f"{abs(self.amount):,.{self.exponent}f}"
+        text = f"{self.amount.copy_abs():,.{self.exponent}f}"  # abs() would round to 28 digits
         sign = "-" if self._minor < 0 else ""
         prefix = _SYMBOLS.get(self._currency) if symbol else None
         return f"{sign}{prefix}{text}" if prefix else f"{sign}{text} {self._currency}"

@@ -1,5 +1,13 @@
 """Market policy files: the rules of each market, as validated data."""
 
+from ._loader import (
+    MarketCheck,
+    PolicySet,
+    format_key_path,
+    load_policies,
+    load_policy_text,
+    policy_json_schema,
+)
 from ._models import (
     BUILTIN_STATUSES,
     CatalogItem,
@@ -22,12 +30,18 @@ __all__ = [
     "FixedAmountPromotion",
     "GiftCardPolicy",
     "LifecycleStep",
+    "MarketCheck",
     "MarketPolicy",
     "OrderRules",
     "PaymentMethodPolicy",
     "PercentagePromotion",
     "PolicyFile",
+    "PolicySet",
     "PriceList",
     "Promotion",
     "ShippingMethodPolicy",
+    "format_key_path",
+    "load_policies",
+    "load_policy_text",
+    "policy_json_schema",
 ]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -179,6 +180,14 @@ class _PromotionBase(_Strict):
     usage_limit: int | None = Field(default=None, ge=1)
     """How many placed orders may use it (released again when such an order is cancelled)."""
 
+    @field_validator("starts_at", "expires_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        """A time without a zone is UTC: comparing it with the clock must never fail."""
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
     @model_validator(mode="after")
     def _window(self) -> _PromotionBase:
         if self.starts_at and self.expires_at and self.expires_at <= self.starts_at:
@@ -290,7 +299,7 @@ class MarketPolicy(_Strict):
     def money(self, minor: int) -> Money:
         return Money(minor, self.currency)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """A digest of the whole market policy: a compiled lifecycle is valid for one value."""
         dumped = json.dumps(self.model_dump(mode="json"), sort_keys=True, default=str)

@@ -1,0 +1,310 @@
+"""What a transition does besides changing ``status``: money, holds, shipments, timestamps.
+
+The compiled lifecycle calls these by name (see ``LifecycleEffects``), inside the command's unit
+of work. Money movements go through the order's payment gateway; every answer, good or bad,
+becomes a row of the order's ledger. A declined or broken gateway call raises
+``PaymentDeclined`` *after* recording the failed row in ``failed``, so the facade can roll the
+command back and still keep the decline on record.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from .errors import GiftCardError, InvalidOrderInput, PaymentAmountError, PaymentDeclined
+from .lifecycle import FulfillmentStatus, LifecycleDefinition, ShipmentStatus
+from .money import Money
+from .orders import Order, PaymentTransaction, Shipment, TransactionKind, promotion_problem
+from .payments import GatewayResult, PaymentGateway, PaymentRequest
+from .policy import MarketPolicy
+from .store import Store
+
+__all__ = ["GatewayOutcome", "OrderEffects"]
+
+log = logging.getLogger("oms_sdk.payments")
+
+
+@dataclass(frozen=True)
+class GatewayOutcome:
+    """One answer of a gateway, kept so it can be recorded even if the command rolls back."""
+
+    kind: TransactionKind
+    amount: Money
+    gateway: str
+    succeeded: bool
+    reference: str | None
+    parent_reference: str | None
+    error_code: str | None
+    error_message: str | None
+    idempotency_key: str
+    metadata: Mapping[str, Any]
+    at: datetime
+
+    def to_row(self) -> PaymentTransaction:
+        return PaymentTransaction(
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, self.idempotency_key)),
+            kind=self.kind,
+            amount=self.amount,
+            succeeded=self.succeeded,
+            gateway=self.gateway,
+            reference=self.reference,
+            parent_reference=self.parent_reference,
+            error_code=self.error_code,
+            error_message=self.error_message,
+            idempotency_key=self.idempotency_key,
+            metadata=dict(self.metadata),
+            created_at=self.at,
+        )
+
+
+@dataclass
+class OrderEffects:
+    """The side effects of one command on one order (an implementation of LifecycleEffects)."""
+
+    store: Store
+    session: Session
+    market: MarketPolicy
+    gateways: Mapping[str, PaymentGateway]
+    now: datetime
+    command_key: str
+    outcomes: list[GatewayOutcome] = field(default_factory=list)
+    """Every gateway answer of this command, in order: the facade re-records them all when
+    the command fails after money has moved, so the ledger never forgets a real movement."""
+    notes: dict[str, Any] = field(default_factory=dict)
+    _calls: int = 0
+
+    # -- money ----------------------------------------------------------------------------
+
+    def _gateway(self, order: Order) -> PaymentGateway:
+        method = self.market.payment_method(order.payment_method or "")
+        if method is None:
+            raise InvalidOrderInput(
+                f"order {order.number} has no payment method of market {self.market.code}",
+                order=order.number,
+            )
+        return self.gateways[method.gateway]
+
+    def _key(self, order: Order, kind: TransactionKind) -> str:
+        self._calls += 1
+        return f"{self.command_key}:{order.id}:{kind.value}:{self._calls}"
+
+    def _move(
+        self,
+        order: Order,
+        kind: TransactionKind,
+        amount: Money,
+        *,
+        reference: str | None = None,
+        raise_on_failure: bool = True,
+    ) -> PaymentTransaction | None:
+        """Ask the gateway to move ``amount``; record the answer; raise if it said no."""
+        gateway = self._gateway(order)
+        key = self._key(order, kind)
+        request = PaymentRequest(
+            order_number=order.number,
+            amount=amount,
+            idempotency_key=key,
+            payment_source=order.payment_source if kind is TransactionKind.AUTHORIZATION else None,
+            reference=reference,
+        )
+        operation = {
+            TransactionKind.AUTHORIZATION: gateway.authorize,
+            TransactionKind.CAPTURE: gateway.capture,
+            TransactionKind.VOID: gateway.void,
+            TransactionKind.REFUND: gateway.refund,
+        }[kind]
+        try:
+            result = operation(request)
+        except Exception as exc:  # a broken gateway is a failed transaction, not a crash
+            log.warning("gateway %s failed on %s of %s: %s", gateway.name, kind, order.number,
+                        type(exc).__name__)
+            result = GatewayResult.failed(amount, "gateway_error", f"{type(exc).__name__}: {exc}")
+        if result.success and result.amount != amount:
+            result = GatewayResult.failed(
+                amount, "amount_mismatch", f"gateway answered {result.amount} for {amount}"
+            )
+        outcome = GatewayOutcome(
+            kind=kind,
+            amount=amount,
+            gateway=gateway.name,
+            succeeded=result.success,
+            reference=result.reference if result.success else None,
+            parent_reference=reference,
+            error_code=None if result.success else (result.error_code or "declined"),
+            error_message=None if result.success else (result.error_message or "declined"),
+            idempotency_key=key,
+            metadata=dict(result.metadata),
+            at=self.now,
+        )
+        self.outcomes.append(outcome)
+        row = outcome.to_row()
+        if outcome.succeeded or not raise_on_failure:
+            order.record(row)
+            if not outcome.succeeded:
+                self.notes.setdefault("failed", []).append(f"{kind.value}: {outcome.error_code}")
+            return row if outcome.succeeded else None
+        raise PaymentDeclined(
+            f"{kind.value} of {amount.format()} for order {order.number} failed: "
+            f"{outcome.error_code} ({outcome.error_message})",
+            order=order.number,
+            error_code=outcome.error_code or "declined",
+            transaction_id=row.id,
+        )
+
+    def _amount(self, order: Order, ctx: Mapping[str, Any], limit: Money, verb: str) -> Money:
+        amount: Money | None = ctx.get("amount")
+        if amount is None:
+            amount = limit
+        if amount.currency != order.currency:
+            raise PaymentAmountError(
+                f"cannot {verb} {amount.currency} on order {order.number} in {order.currency}",
+                order=order.number,
+            )
+        if amount.minor <= 0:
+            raise PaymentAmountError(
+                f"cannot {verb} {amount.format()}: the amount must be positive", order=order.number
+            )
+        if amount > limit:
+            raise PaymentAmountError(
+                f"cannot {verb} {amount.format()} on order {order.number}: "
+                f"only {limit.format()} left to {verb}",
+                order=order.number,
+            )
+        return amount
+
+    def authorize(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
+        if order.total == 0 or order.authorization() is not None:
+            return
+        self._move(order, TransactionKind.AUTHORIZATION, order.total_money)
+
+    def capture(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
+        authorization = order.authorization()
+        assert authorization is not None  # the capturable guard ran first
+        amount = self._amount(order, ctx, order.capturable, "capture")
+        self._move(order, TransactionKind.CAPTURE, amount, reference=authorization.reference)
+
+    def auto_capture(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
+        authorization = order.authorization()
+        if authorization is None:
+            return
+        limit = lc.auto_capture_max_amount
+        if limit is not None and order.total_money > limit:
+            self.notes["auto_capture"] = f"skipped: total above {limit.format()}"
+            return
+        self._move(
+            order,
+            TransactionKind.CAPTURE,
+            order.capturable,
+            reference=authorization.reference,
+            raise_on_failure=False,
+        )
+
+    def refund(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
+        amount = self._amount(order, ctx, order.refundable, "refund")
+        self._refund(order, amount)
+
+    def _refund(self, order: Order, amount: Money) -> None:
+        """Refund ``amount`` across the captures, newest first, each within what it has left."""
+        refunded_by_capture: dict[str | None, Money] = {}
+        for row in order.transactions:
+            if row.succeeded and row.kind == TransactionKind.REFUND.value:
+                previous = refunded_by_capture.get(row.parent_reference, order.money(0))
+                refunded_by_capture[row.parent_reference] = previous + row.money
+        remaining = amount
+        for capture in reversed(order.captures()):
+            if remaining.is_zero():
+                break
+            left = capture.money - refunded_by_capture.get(capture.reference, order.money(0))
+            part = remaining.min(left)
+            if part.minor > 0:
+                self._move(order, TransactionKind.REFUND, part, reference=capture.reference)
+                remaining = remaining - part
+
+    def release_payment(
+        self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition
+    ) -> None:
+        """Cancel: refund what was captured, void what is still only authorized."""
+        if order.refundable.minor > 0:
+            self._refund(order, order.refundable)
+        authorization = order.authorization()
+        if authorization is not None and order.capturable.minor > 0:
+            self._move(
+                order, TransactionKind.VOID, order.capturable, reference=authorization.reference
+            )
+
+    # -- holds ----------------------------------------------------------------------------
+
+    def reserve(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
+        """Take the gift card balance and the promotion uses before any money moves."""
+        if order.gift_card_held:
+            return
+        usage = self.store.promotion_usage(self.session, order.market)
+        goods = order.money(order.subtotal)
+        for code in order.promotions:
+            promotion = next(p for p in self.market.promotions if p.code == code)
+            problem = promotion_problem(promotion, goods, self.now, usage.get(code, 0))
+            if problem is not None:
+                raise InvalidOrderInput(f"cannot use {code}: {problem}", order=order.number)
+            if promotion.usage_limit is not None:
+                self.store.add_promotion_use(self.session, order.market, code, 1)
+        if order.gift_card_code and order.gift_card > 0:
+            card = self.store.gift_card(self.session, order.gift_card_code)
+            if card is None or card.balance < order.gift_card:
+                raise GiftCardError(
+                    f"gift card {order.gift_card_code} no longer covers "
+                    f"{order.money(order.gift_card).format()}; apply it again"
+                )
+            card.balance -= order.gift_card
+        order.gift_card_held = True
+
+    def _release_holds(self, order: Order) -> None:
+        if not order.gift_card_held:
+            return
+        for code in order.promotions:
+            promotion = next((p for p in self.market.promotions if p.code == code), None)
+            if promotion is not None and promotion.usage_limit is not None:
+                self.store.add_promotion_use(self.session, order.market, code, -1)
+        if order.gift_card_code and order.gift_card > 0:
+            card = self.store.gift_card(self.session, order.gift_card_code)
+            if card is not None:
+                card.balance += order.gift_card
+        order.gift_card_held = False
+
+    # -- status timestamps and fulfillment ------------------------------------------------
+
+    def on_placed(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
+        order.placed_at = self.now
+        if order.requires_shipping:
+            order.shipments.append(Shipment(number=f"{order.number}/1"))
+        else:
+            order.fulfillment_status = FulfillmentStatus.NOT_REQUIRED.value
+
+    def on_approved(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
+        order.approved_at = self.now
+        if order.fulfillment_status == FulfillmentStatus.UNFULFILLED:
+            order.fulfillment_status = FulfillmentStatus.IN_PROGRESS.value
+
+    def on_cancelled(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
+        order.cancelled_at = self.now
+        self._release_holds(order)
+        for shipment in order.shipments:
+            if not shipment.has_shipped:
+                shipment.status = ShipmentStatus.CANCELLED.value
+        if order.fulfillment_status == FulfillmentStatus.IN_PROGRESS:
+            order.fulfillment_status = FulfillmentStatus.UNFULFILLED.value
+
+    def mark_fulfilled(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
+        order.fulfillment_status = FulfillmentStatus.FULFILLED.value
+
+    def archive(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
+        order.archived_at = self.now
+
+    def unarchive(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
+        order.archived_at = None

@@ -1,0 +1,831 @@
+"""The ``OMS`` facade: one method per thing an application wants to do with an order.
+
+Every mutating method is one unit of work: load and lock the order, run the command (through the
+order's compiled lifecycle when a status may change), append the history entry, commit, and
+return an immutable ``OrderView``. When anything fails, nothing is written, with one exception:
+money that a gateway moved (or refused to move) is always recorded on the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ._effects import OrderEffects
+from .errors import (
+    GiftCardError,
+    IdempotencyConflict,
+    InvalidOrderInput,
+    PaymentDeclined,
+    TransitionNotAllowed,
+)
+from .lifecycle import (
+    BUILTIN_TRIGGERS,
+    Lifecycle,
+    LifecycleCompiler,
+    OrderStatus,
+    ShipmentLifecycle,
+    check_market,
+)
+from .money import Money
+from .orders import (
+    Address,
+    GiftCard,
+    GiftCardView,
+    HistoryEntry,
+    HistoryEntryView,
+    LineItem,
+    Order,
+    OrderView,
+    gift_card_view,
+    history_view,
+    promotion_problem,
+    reprice,
+)
+from .payments import ManualGateway, PaymentGateway, SandboxGateway
+from .policy import MarketPolicy, PolicySet, load_policies
+from .store import Store
+
+__all__ = ["OMS"]
+
+Clock = Callable[[], datetime]
+_EDITABLE = (OrderStatus.DRAFT.value, OrderStatus.PENDING.value)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CARD_NUMBER = re.compile(r"^[\d -]{12,23}$")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if index % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+@dataclass
+class _Step:
+    """What a command did, for the history entry."""
+
+    trigger: str
+    amount: Money | None = None
+    detail: dict[str, Any] | None = None
+
+
+class OMS:
+    """An order management system embedded in your application.
+
+    Create one per process with ``OMS.open(...)`` and share it: it is thread-safe, and each
+    method runs in its own database transaction.
+    """
+
+    def __init__(
+        self,
+        policies: PolicySet,
+        store: Store,
+        *,
+        gateways: Iterable[PaymentGateway] = (),
+        clock: Clock = _utcnow,
+        actor: str = "system",
+        compiler: LifecycleCompiler | None = None,
+    ) -> None:
+        self.policies = policies
+        self.store = store
+        self.gateways: dict[str, PaymentGateway] = {g.name: g for g in gateways}
+        self.clock = clock
+        self.actor = actor
+        self.compiler = compiler or LifecycleCompiler()
+        self._shipments = ShipmentLifecycle()
+        for market in policies:
+            for method in market.payment_methods:
+                if method.gateway not in self.gateways:
+                    raise InvalidOrderInput(
+                        f"market {market.code}: payment method {method.code} needs gateway "
+                        f"{method.gateway!r}, which is not registered"
+                    )
+            self.compiler.compile_market(market)
+
+    @classmethod
+    def open(
+        cls,
+        policy_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        database_url: str | None = None,
+        *,
+        gateways: Iterable[PaymentGateway] | None = None,
+        clock: Clock = _utcnow,
+        actor: str = "system",
+    ) -> OMS:
+        """Load the policy files, open (and create) the database, compile every lifecycle.
+
+        ``database_url`` defaults to ``$OMS_DATABASE_URL``, then to ``sqlite:///oms.sqlite3``.
+        ``gateways`` defaults to the built-in ``manual`` and ``sandbox`` gateways.
+        """
+        paths = [policy_path] if isinstance(policy_path, str | os.PathLike) else policy_path
+        registered = list(gateways) if gateways is not None else [ManualGateway(), SandboxGateway()]
+        policies = load_policies(
+            *paths, known_gateways={g.name for g in registered}, checks=[check_market]
+        )
+        store = Store(database_url or os.environ.get("OMS_DATABASE_URL"))
+        return cls(policies, store, gateways=registered, clock=clock, actor=actor)
+
+    def with_actor(self, actor: str) -> OMS:
+        """The same OMS, recording ``actor`` (an operator, a job name) in the history."""
+        clone = object.__new__(OMS)
+        clone.__dict__.update(self.__dict__)
+        clone.actor = actor
+        return clone
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> OMS:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _market(self, code: str) -> MarketPolicy:
+        try:
+            return self.policies.market(code)
+        except KeyError:
+            known = ", ".join(self.policies.codes)
+            raise InvalidOrderInput(f"unknown market {code!r} (known: {known})") from None
+
+    def lifecycle(self, order: Order | OrderView) -> Lifecycle:
+        """The compiled, shared lifecycle that governs ``order``."""
+        return self.compiler.lifecycle(self._market(order.market), order.payment_method)
+
+    def _effects(self, session: Session, market: MarketPolicy, now: datetime) -> OrderEffects:
+        return OrderEffects(
+            store=self.store,
+            session=session,
+            market=market,
+            gateways=self.gateways,
+            now=now,
+            command_key=uuid.uuid4().hex,
+        )
+
+    def _fire(
+        self, order: Order, effects: OrderEffects, trigger: str, **ctx: Any
+    ) -> None:
+        self.lifecycle(order).fire(order, trigger, effects=effects, now=effects.now, **ctx)
+
+    def _history(
+        self, session: Session, order: Order, before: tuple[str, str, str], step: _Step,
+        now: datetime, actor: str,
+    ) -> None:
+        session.add(
+            HistoryEntry(
+                order_id=order.id,
+                at=now,
+                trigger=step.trigger,
+                actor=actor,
+                before=before,
+                after=order.statuses(),
+                amount=step.amount,
+                currency=order.currency,
+                detail=step.detail or {},
+            )
+        )
+
+    def _idempotent(
+        self, key: str | None, command: str, args: Mapping[str, Any]
+    ) -> tuple[str, OrderView | None]:
+        fingerprint = hashlib.sha256(
+            json.dumps([command, args], sort_keys=True, default=str).encode()
+        ).hexdigest()
+        if key is None:
+            return fingerprint, None
+        with self.store.unit_of_work() as session:
+            found = self.store.idempotent_response(session, key)
+        if found is None:
+            return fingerprint, None
+        stored_command, stored_fingerprint, response = found
+        if (stored_command, stored_fingerprint) != (command, fingerprint):
+            raise IdempotencyConflict(
+                f"idempotency key {key!r} was first used for a different request "
+                f"({stored_command}); use a new key for a new request"
+            )
+        return fingerprint, OrderView.model_validate(response)
+
+    def _command(
+        self,
+        command: str,
+        ref: str,
+        run: Callable[[Session, Order, OrderEffects], _Step],
+        *,
+        idempotency_key: str | None = None,
+        args: Mapping[str, Any] | None = None,
+    ) -> OrderView:
+        """Run one command on one order as one unit of work."""
+        fingerprint, replay = self._idempotent(idempotency_key, command, {"order": ref, **(args or {})})
+        if replay is not None:
+            return replay
+        now = self.clock()
+        actor = self.actor
+        effects: OrderEffects | None = None
+        try:
+            with self.store.unit_of_work() as session:
+                order = self.store.load_order(session, ref)
+                market = self._market(order.market)
+                effects = self._effects(session, market, now)
+                before = order.statuses()
+                step = run(session, order, effects)
+                if effects.notes:
+                    step.detail = {**(step.detail or {}), **effects.notes}
+                order.updated_at = now
+                self._history(session, order, before, step, now, actor)
+                session.flush()
+                view = OrderView.of(order)
+                if idempotency_key is not None:
+                    self.store.remember_response(
+                        session, key=idempotency_key, command=command, fingerprint=fingerprint,
+                        order_id=order.id, response=view.model_dump(mode="json"), now=now,
+                    )
+            return view
+        except PaymentDeclined as declined:
+            if effects is not None and effects.outcomes:
+                self._record_outcomes(ref, command, effects, now, actor, declined)
+            raise
+
+    def _record_outcomes(
+        self, ref: str, command: str, effects: OrderEffects, now: datetime, actor: str,
+        error: PaymentDeclined,
+    ) -> None:
+        """After a rolled-back command, keep every gateway answer it got on the ledger."""
+        with self.store.unit_of_work() as session:
+            order = self.store.load_order(session, ref)
+            before = order.statuses()
+            for outcome in effects.outcomes:
+                order.record(outcome.to_row())
+            order.updated_at = now
+            step = _Step(
+                f"{command}_failed",
+                effects.outcomes[-1].amount,
+                {"error_code": error.error_code, "error": str(error)},
+            )
+            self._history(session, order, before, step, now, actor)
+
+    def _cart(self, order: Order, what: str) -> None:
+        if order.status not in _EDITABLE:
+            raise TransitionNotAllowed(
+                order=order.number,
+                trigger=what,
+                status=order.status,
+                payment_status=order.payment_status,
+                fulfillment_status=order.fulfillment_status,
+                reasons=[f"status is {order.status}: only draft and pending orders can be edited"],
+            )
+        if order.authorization() is not None:
+            raise TransitionNotAllowed(
+                order=order.number,
+                trigger=what,
+                status=order.status,
+                payment_status=order.payment_status,
+                fulfillment_status=order.fulfillment_status,
+                reasons=["the payment is already authorized: cancel the order to change it"],
+            )
+
+    def _refresh(self, session: Session, order: Order, effects: OrderEffects) -> None:
+        """Re-price a cart and move it between draft and pending as its content says."""
+        balance = None
+        if order.gift_card_code:
+            card = self.store.gift_card(session, order.gift_card_code)
+            balance = Money(card.balance, card.currency) if card is not None else None
+        reprice(
+            order,
+            effects.market,
+            now=effects.now,
+            promotion_usage=self.store.promotion_usage(session, order.market),
+            gift_card_balance=balance,
+        )
+        lifecycle = self.lifecycle(order)
+        lifecycle.try_fire(order, "mark_pending", effects=effects)
+        lifecycle.try_fire(order, "mark_draft", effects=effects)
+
+    # -- carts ----------------------------------------------------------------------------
+
+    def create_order(
+        self,
+        market: str,
+        *,
+        customer_email: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> OrderView:
+        """A new, empty draft order (a cart) in ``market``."""
+        policy = self._market(market)
+        if not policy.enabled:
+            raise InvalidOrderInput(f"market {market} is disabled")
+        if customer_email is not None:
+            _check_email(customer_email)
+        fingerprint, replay = self._idempotent(
+            idempotency_key, "create_order", {"market": market, "email": customer_email}
+        )
+        if replay is not None:
+            return replay
+        now = self.clock()
+        with self.store.unit_of_work() as session:
+            order = Order(
+                id=str(uuid.uuid4()),
+                number=self.store.next_order_number(session, policy.number_prefix),
+                market=market,
+                currency=policy.currency,
+                now=now,
+            )
+            order.customer_email = customer_email
+            session.add(order)
+            session.flush()
+            before = order.statuses()
+            self._refresh(session, order, self._effects(session, policy, now))
+            self._history(session, order, before, _Step("create"), now, self.actor)
+            session.flush()
+            view = OrderView.of(order)
+            if idempotency_key is not None:
+                self.store.remember_response(
+                    session, key=idempotency_key, command="create_order",
+                    fingerprint=fingerprint, order_id=order.id,
+                    response=view.model_dump(mode="json"), now=now,
+                )
+        return view
+
+    def add_line_item(
+        self, order: str, sku: str, quantity: int = 1, *, idempotency_key: str | None = None
+    ) -> OrderView:
+        """Add ``quantity`` of ``sku``, priced from the market's price list."""
+        _check_quantity(quantity)
+
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            self._cart(o, "add_line_item")
+            item = fx.market.prices.items.get(sku)
+            if item is None:
+                raise InvalidOrderInput(
+                    f"SKU {sku!r} is not in the price list of market {o.market}", order=o.number
+                )
+            line = o.line(sku)
+            if line is None:
+                o.lines.append(
+                    LineItem(
+                        sku=sku,
+                        name=item.name,
+                        quantity=quantity,
+                        unit_price=item.price.minor,
+                        requires_shipping=item.requires_shipping,
+                        position=max((x.position for x in o.lines), default=-1) + 1,
+                    )
+                )
+            else:
+                line.quantity += quantity
+            self._refresh(session, o, fx)
+            return _Step("add_line_item", detail={"sku": sku, "quantity": quantity})
+
+        return self._command(
+            "add_line_item", order, run, idempotency_key=idempotency_key,
+            args={"sku": sku, "quantity": quantity},
+        )
+
+    def update_line_item(
+        self, order: str, sku: str, quantity: int, *, idempotency_key: str | None = None
+    ) -> OrderView:
+        """Set the quantity of an existing line (remove it with ``remove_line_item``)."""
+        _check_quantity(quantity)
+
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            self._cart(o, "update_line_item")
+            line = _line(o, sku)
+            line.quantity = quantity
+            self._refresh(session, o, fx)
+            return _Step("update_line_item", detail={"sku": sku, "quantity": quantity})
+
+        return self._command(
+            "update_line_item", order, run, idempotency_key=idempotency_key,
+            args={"sku": sku, "quantity": quantity},
+        )
+
+    def remove_line_item(
+        self, order: str, sku: str, *, idempotency_key: str | None = None
+    ) -> OrderView:
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            self._cart(o, "remove_line_item")
+            o.lines.remove(_line(o, sku))
+            self._refresh(session, o, fx)
+            return _Step("remove_line_item", detail={"sku": sku})
+
+        return self._command(
+            "remove_line_item", order, run, idempotency_key=idempotency_key, args={"sku": sku}
+        )
+
+    def set_customer(
+        self, order: str, email: str, *, idempotency_key: str | None = None
+    ) -> OrderView:
+        """Set the customer's e-mail (kept on the order, never written to logs)."""
+        _check_email(email)
+
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            self._cart(o, "set_customer")
+            o.customer_email = email
+            self._refresh(session, o, fx)
+            return _Step("set_customer")
+
+        return self._command(
+            "set_customer", order, run, idempotency_key=idempotency_key, args={"email": email}
+        )
+
+    def set_addresses(
+        self,
+        order: str,
+        billing: Address | Mapping[str, Any],
+        shipping: Address | Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> OrderView:
+        """Set the billing address, and the shipping address (defaults to the billing one)."""
+        try:
+            bill = billing if isinstance(billing, Address) else Address.model_validate(billing)
+            ship = bill if shipping is None else (
+                shipping if isinstance(shipping, Address) else Address.model_validate(shipping)
+            )
+        except ValueError as exc:
+            raise InvalidOrderInput(f"invalid address: {exc}") from None
+
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            self._cart(o, "set_addresses")
+            o.billing_address = bill.model_dump()
+            o.shipping_address = ship.model_dump()
+            self._refresh(session, o, fx)
+            return _Step("set_addresses", detail={"country": ship.country})
+
+        return self._command(
+            "set_addresses", order, run, idempotency_key=idempotency_key,
+            args={"billing": bill.model_dump(), "shipping": ship.model_dump()},
+        )
+
+    def select_shipping_method(
+        self, order: str, code: str, *, idempotency_key: str | None = None
+    ) -> OrderView:
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            self._cart(o, "select_shipping_method")
+            if fx.market.shipping_method(code) is None:
+                known = ", ".join(m.code for m in fx.market.shipping_methods) or "none"
+                raise InvalidOrderInput(
+                    f"market {o.market} has no shipping method {code!r} (known: {known})",
+                    order=o.number,
+                )
+            o.shipping_method = code
+            self._refresh(session, o, fx)
+            return _Step("select_shipping_method", detail={"shipping_method": code})
+
+        return self._command(
+            "select_shipping_method", order, run, idempotency_key=idempotency_key,
+            args={"code": code},
+        )
+
+    def select_payment_method(
+        self,
+        order: str,
+        code: str,
+        *,
+        payment_source: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> OrderView:
+        """Choose how the order is paid. ``payment_source`` is a gateway token, never a card
+        number: anything that looks like one is refused."""
+        if payment_source is not None:
+            digits = re.sub(r"[ -]", "", payment_source)
+            if _CARD_NUMBER.match(payment_source) and digits.isdigit() and _luhn(digits):
+                raise InvalidOrderInput(
+                    "payment_source looks like a card number; pass the gateway's token instead"
+                )
+
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            self._cart(o, "select_payment_method")
+            if fx.market.payment_method(code) is None:
+                known = ", ".join(m.code for m in fx.market.payment_methods)
+                raise InvalidOrderInput(
+                    f"market {o.market} has no payment method {code!r} (known: {known})",
+                    order=o.number,
+                )
+            o.payment_method = code
+            o.payment_source = payment_source
+            self._refresh(session, o, fx)
+            return _Step("select_payment_method", detail={"payment_method": code})
+
+        return self._command(
+            "select_payment_method", order, run, idempotency_key=idempotency_key,
+            args={"code": code, "source": payment_source},
+        )
+
+    def apply_coupon(
+        self, order: str, code: str, *, idempotency_key: str | None = None
+    ) -> OrderView:
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            self._cart(o, "apply_coupon")
+            promotion = fx.market.coupon(code)
+            if promotion is None:
+                raise InvalidOrderInput(f"unknown coupon {code!r}", order=o.number)
+            used = self.store.promotion_usage(session, o.market).get(promotion.code, 0)
+            problem = promotion_problem(promotion, o.money(o.subtotal), fx.now, used)
+            if problem is not None:
+                raise InvalidOrderInput(f"coupon {code} cannot be used: {problem}", order=o.number)
+            o.coupon_code = promotion.coupon
+            self._refresh(session, o, fx)
+            return _Step("apply_coupon", detail={"coupon": promotion.coupon})
+
+        return self._command(
+            "apply_coupon", order, run, idempotency_key=idempotency_key, args={"code": code}
+        )
+
+    def remove_coupon(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            self._cart(o, "remove_coupon")
+            o.coupon_code = None
+            self._refresh(session, o, fx)
+            return _Step("remove_coupon")
+
+        return self._command("remove_coupon", order, run, idempotency_key=idempotency_key)
+
+    def apply_gift_card(
+        self, order: str, code: str, *, idempotency_key: str | None = None
+    ) -> OrderView:
+        """Pay part (or all) of the order with a gift card; its balance is taken at placement."""
+
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            self._cart(o, "apply_gift_card")
+            if not fx.market.gift_cards.accepted:
+                raise GiftCardError(f"market {o.market} does not accept gift cards")
+            card = self.store.gift_card(session, code)
+            if card is None:
+                raise GiftCardError(f"unknown gift card {code!r}")
+            if card.currency != o.currency:
+                raise GiftCardError(
+                    f"gift card {code} is in {card.currency}, the order in {o.currency}"
+                )
+            if card.balance <= 0:
+                raise GiftCardError(f"gift card {code} has no balance left")
+            o.gift_card_code = code
+            self._refresh(session, o, fx)
+            return _Step("apply_gift_card", o.money(o.gift_card), {"gift_card": code})
+
+        return self._command(
+            "apply_gift_card", order, run, idempotency_key=idempotency_key, args={"code": code}
+        )
+
+    # -- lifecycle commands ---------------------------------------------------------------
+
+    def _trigger(
+        self,
+        trigger: str,
+        order: str,
+        *,
+        idempotency_key: str | None,
+        amount: Money | str | int | Decimal | None = None,
+        reprice_first: bool = False,
+    ) -> OrderView:
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            value = _money(amount, o.currency) if amount is not None else None
+            if reprice_first and o.status in _EDITABLE and o.authorization() is None:
+                self._refresh(session, o, fx)
+            known = len(o.transactions)
+            self._fire(o, fx, trigger, amount=value)
+            moved = [t for t in o.transactions[known:] if t.succeeded]
+            if not moved:
+                return _Step(trigger, value)
+            detail = {"payments": [f"{t.kind} {t.money}" for t in moved]}
+            first = [t.money for t in moved if t.kind == moved[0].kind]
+            return _Step(trigger, sum(first, o.money(0)), detail)
+
+        return self._command(
+            trigger, order, run, idempotency_key=idempotency_key,
+            args={"amount": str(amount) if amount is not None else None},
+        )
+
+    def authorize(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
+        """Authorize the payment without placing; with ``auto_place`` this places the order."""
+        return self._trigger("authorize", order, idempotency_key=idempotency_key,
+                             reprice_first=True)
+
+    def place(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
+        """Check the order, authorize its payment, place it; auto-capture when policy says so.
+
+        A declined payment raises ``PaymentDeclined``; the order stays pending with the failed
+        authorization on its ledger, ready for another payment source.
+        """
+        return self._trigger("place", order, idempotency_key=idempotency_key, reprice_first=True)
+
+    def approve(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
+        return self._trigger("approve", order, idempotency_key=idempotency_key)
+
+    def capture(
+        self,
+        order: str,
+        amount: Money | str | int | Decimal | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> OrderView:
+        """Capture ``amount`` (default: everything still authorized); partial captures add up."""
+        return self._trigger("capture", order, idempotency_key=idempotency_key, amount=amount)
+
+    def refund(
+        self,
+        order: str,
+        amount: Money | str | int | Decimal | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> OrderView:
+        """Refund ``amount`` (default: all that is left); a full refund cancels the order."""
+        return self._trigger("refund", order, idempotency_key=idempotency_key, amount=amount)
+
+    def cancel(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
+        """Cancel: void the authorization, or refund what was captured; release holds."""
+        return self._trigger("cancel", order, idempotency_key=idempotency_key)
+
+    def advance(self, order: str, trigger: str, *, idempotency_key: str | None = None) -> OrderView:
+        """Fire a trigger declared by a policy step, e.g. ``pass_review``."""
+        if trigger in BUILTIN_TRIGGERS:
+            raise InvalidOrderInput(
+                f"{trigger!r} is a built-in trigger: call OMS.{trigger}() instead"
+            )
+        return self._trigger(trigger, order, idempotency_key=idempotency_key)
+
+    def archive(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
+        return self._trigger("archive", order, idempotency_key=idempotency_key)
+
+    def unarchive(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
+        return self._trigger("unarchive", order, idempotency_key=idempotency_key)
+
+    # -- shipments ------------------------------------------------------------------------
+
+    def _shipment_command(
+        self,
+        order: str,
+        trigger: str,
+        shipment: str | None,
+        idempotency_key: str | None,
+        tracking_number: str | None = None,
+    ) -> OrderView:
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            def refuse(reason: str) -> TransitionNotAllowed:
+                return TransitionNotAllowed(
+                    order=o.number, trigger=trigger, status=o.status,
+                    payment_status=o.payment_status, fulfillment_status=o.fulfillment_status,
+                    reasons=[reason],
+                )
+
+            target = o.shipment(shipment)
+            if target is None:
+                numbers = ", ".join(s.number for s in o.shipments) or "none"
+                raise refuse(
+                    f"no shipment {shipment!r} (shipments: {numbers})"
+                    if shipment else f"name the shipment (shipments: {numbers})"
+                )
+            if trigger != "cancel" and o.fulfillment_status not in ("in_progress", "fulfilled"):
+                raise refuse(
+                    f"fulfillment_status is {o.fulfillment_status}: fulfillment has not started"
+                )
+            reason = self._shipments.fire(target, trigger)
+            if reason is not None:
+                raise refuse(reason)
+            if trigger == "ship":
+                target.shipped_at = fx.now
+                target.tracking_number = tracking_number
+                self.lifecycle(o).try_fire(o, "fulfill", effects=fx, now=fx.now)
+            elif trigger == "deliver":
+                target.delivered_at = fx.now
+            return _Step(f"shipment.{trigger}", detail={"shipment": target.number})
+
+        return self._command(
+            f"shipment.{trigger}", order, run, idempotency_key=idempotency_key,
+            args={"shipment": shipment, "tracking": tracking_number},
+        )
+
+    def ship(
+        self,
+        order: str,
+        shipment: str | None = None,
+        *,
+        tracking_number: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> OrderView:
+        """Mark a shipment shipped; the order is fulfilled when all of its shipments are."""
+        return self._shipment_command(order, "ship", shipment, idempotency_key, tracking_number)
+
+    def deliver(
+        self, order: str, shipment: str | None = None, *, idempotency_key: str | None = None
+    ) -> OrderView:
+        return self._shipment_command(order, "deliver", shipment, idempotency_key)
+
+    def update_shipment(
+        self,
+        order: str,
+        trigger: str,
+        shipment: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> OrderView:
+        """Move a shipment: ``start_picking``, ``start_packing``, ``mark_ready_to_ship``,
+        ``put_on_hold`` or ``cancel``."""
+        return self._shipment_command(order, trigger, shipment, idempotency_key)
+
+    # -- gift cards -----------------------------------------------------------------------
+
+    def issue_gift_card(self, code: str, amount: Money) -> GiftCardView:
+        if amount.minor <= 0:
+            raise GiftCardError("a gift card needs a positive balance")
+        with self.store.unit_of_work() as session:
+            if self.store.gift_card(session, code) is not None:
+                raise GiftCardError(f"gift card {code!r} already exists")
+            card = GiftCard(code=code, amount=amount, created_at=self.clock())
+            session.add(card)
+            session.flush()
+            return gift_card_view(card)
+
+    def gift_card(self, code: str) -> GiftCardView:
+        with self.store.unit_of_work() as session:
+            card = self.store.gift_card(session, code)
+            if card is None:
+                raise GiftCardError(f"unknown gift card {code!r}")
+            return gift_card_view(card)
+
+    # -- queries --------------------------------------------------------------------------
+
+    def get_order(self, order: str) -> OrderView:
+        """The order whose id or number is ``order``."""
+        with self.store.unit_of_work() as session:
+            return OrderView.of(self.store.load_order(session, order, for_update=False))
+
+    def list_orders(
+        self,
+        *,
+        market: str | None = None,
+        status: str | Sequence[str] | None = None,
+        payment_status: str | Sequence[str] | None = None,
+        fulfillment_status: str | Sequence[str] | None = None,
+        archived: bool | None = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[OrderView]:
+        """Orders, oldest first. ``archived=None`` lists archived and live orders alike."""
+
+        def many(value: str | Sequence[str] | None) -> Sequence[str] | None:
+            return [value] if isinstance(value, str) else value
+
+        with self.store.unit_of_work() as session:
+            found = self.store.list_orders(
+                session,
+                market=market,
+                statuses=many(status),
+                payment_statuses=many(payment_status),
+                fulfillment_statuses=many(fulfillment_status),
+                archived=archived,
+                limit=limit,
+                offset=offset,
+            )
+            return [OrderView.of(o) for o in found]
+
+    def history(self, order: str) -> list[HistoryEntryView]:
+        """The order's timeline, oldest first: every command that changed it, and failures."""
+        with self.store.unit_of_work() as session:
+            found = self.store.load_order(session, order, for_update=False)
+            return [history_view(e) for e in self.store.history(session, found.id)]
+
+    def available_triggers(self, order: str) -> list[str]:
+        """The lifecycle triggers the order's guards allow right now."""
+        with self.store.unit_of_work() as session:
+            found = self.store.load_order(session, order, for_update=False)
+            return self.lifecycle(found).available_triggers(found, now=self.clock())
+
+
+def _check_quantity(quantity: int) -> None:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        raise InvalidOrderInput(f"quantity must be a positive integer, got {quantity!r}")
+
+
+def _check_email(email: str) -> None:
+    if not isinstance(email, str) or not _EMAIL.match(email):
+        raise InvalidOrderInput("customer e-mail is not a valid address")
+
+
+def _line(order: Order, sku: str) -> LineItem:
+    line = order.line(sku)
+    if line is None:
+        raise InvalidOrderInput(f"order {order.number} has no line for SKU {sku!r}",
+                                order=order.number)
+    return line
+
+
+def _money(value: Money | str | int | Decimal, currency: str) -> Money:
+    return value if isinstance(value, Money) else Money.parse(value, currency)

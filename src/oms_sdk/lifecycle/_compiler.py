@@ -1,0 +1,220 @@
+"""Compile a ``LifecycleDefinition`` into one shared ``transitions`` machine.
+
+One machine exists per (market, payment method, policy fingerprint) and serves every order of
+that variant: orders are flyweight models whose ``status`` attribute the machine reads and
+writes (``Machine(model=None)``, ``events[name].trigger(order)``); no order is ever added to a
+machine and no machine is built per order.
+
+Side effects (authorize, capture, void, refund, holds) are not known to the machine: the caller
+passes an ``effects`` object with the trigger, and the machine calls its methods by the names the
+definition gives. Effects of a transition run before the state changes, so a refusal there
+leaves the status untouched; effects of a state run after it has been entered, inside the same
+unit of work.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from transitions import Machine
+from transitions.extensions.diagrams import GraphMachine
+
+from ..errors import TransitionNotAllowed
+from ..policy import MarketPolicy
+from ._definition import LifecycleDefinition, TransitionSpec, define_lifecycle
+from ._guards import OrderFacts
+
+__all__ = ["Lifecycle", "LifecycleCompiler", "LifecycleEffects"]
+
+
+class LifecycleEffects(Protocol):
+    """What the machine asks the order service to do; see ``OMS`` for the implementation.
+
+    Every method receives the order, the trigger's keyword arguments, and the definition of the
+    variant (capture mode, limits).
+    """
+
+    def reserve(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
+    def authorize(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
+    def capture(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
+    def refund(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
+    def release_payment(
+        self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition
+    ) -> None: ...
+    def on_placed(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
+    def auto_capture(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
+    def on_approved(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
+    def on_cancelled(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
+    def mark_fulfilled(
+        self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition
+    ) -> None: ...
+    def archive(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
+    def unarchive(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
+
+
+def _effect(name: str, definition: LifecycleDefinition) -> Callable[[Any], None]:
+    def run(event: Any) -> None:
+        effects = event.kwargs.get("effects")
+        if effects is not None:
+            getattr(effects, name)(event.model, event.kwargs, definition)
+
+    run.__name__ = name
+    return run
+
+
+class Lifecycle:
+    """The compiled, shared lifecycle of one (market, payment method) variant."""
+
+    def __init__(self, definition: LifecycleDefinition) -> None:
+        self.definition = definition
+        states = [
+            {"name": s.name, "on_enter": [_effect(e, definition) for e in s.on_enter]}
+            for s in definition.states
+        ]
+        transitions = [
+            {
+                "trigger": spec.trigger,
+                "source": list(spec.sources),
+                "dest": spec.dest,
+                "conditions": list(spec.guards),
+                "before": [_effect(e, definition) for e in spec.effects],
+            }
+            for spec in definition.transitions
+        ]
+        self.machine = Machine(
+            model=None,
+            states=states,
+            transitions=transitions,
+            initial=definition.states[0].name,
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=True,
+            model_attribute="status",
+        )
+        self._events: dict[str, Any] = dict(self.machine.events)
+        self._specs: dict[str, list[TransitionSpec]] = {}
+        for spec in definition.transitions:
+            self._specs.setdefault(spec.trigger, []).append(spec)
+
+    # -- firing ---------------------------------------------------------------------------
+
+    def fire(self, order: OrderFacts, trigger: str, **ctx: Any) -> None:
+        """Run ``trigger`` on ``order`` or raise ``TransitionNotAllowed`` with every reason."""
+        event = self._events.get(trigger)
+        if event is None or not event.trigger(order, **ctx):
+            raise self.refusal(order, trigger, ctx)
+
+    def try_fire(self, order: OrderFacts, trigger: str, **ctx: Any) -> bool:
+        """Run ``trigger`` if its guards allow it; False (and nothing changed) otherwise."""
+        event = self._events.get(trigger)
+        return bool(event is not None and event.trigger(order, **ctx))
+
+    # -- introspection --------------------------------------------------------------------
+
+    def reasons(self, order: OrderFacts, trigger: str, ctx: Mapping[str, Any]) -> list[str]:
+        """Why ``trigger`` is refused now (empty when it is allowed)."""
+        specs = self._specs.get(trigger)
+        if not specs:
+            known = ", ".join(self.definition.triggers)
+            return [f"{trigger!r} is not a trigger of this lifecycle (known: {known})"]
+        from_here = [s for s in specs if order.status in s.sources]
+        if not from_here:
+            allowed = sorted({src for s in specs for src in s.sources})
+            return [f"status is {order.status} (allowed in: {', '.join(allowed)})"]
+        best: list[str] | None = None
+        for spec in from_here:
+            failing = [r for gd in spec.guards if (r := gd.check(order, ctx)) is not None]
+            if not failing:
+                return []
+            if best is None or len(failing) < len(best):
+                best = failing
+        return best or []
+
+    def allows(self, order: OrderFacts, trigger: str, **ctx: Any) -> bool:
+        return not self.reasons(order, trigger, ctx)
+
+    def available_triggers(self, order: OrderFacts, **ctx: Any) -> list[str]:
+        """Triggers whose guards pass for ``order`` now (amount-dependent ones excluded)."""
+        return [t for t in self.definition.triggers if not self.reasons(order, t, ctx)]
+
+    def refusal(
+        self, order: OrderFacts, trigger: str, ctx: Mapping[str, Any]
+    ) -> TransitionNotAllowed:
+        reasons = self.reasons(order, trigger, ctx) or ["the lifecycle refused it"]
+        return TransitionNotAllowed(
+            order=order.number,
+            trigger=trigger,
+            status=order.status,
+            payment_status=order.payment_status,
+            fulfillment_status=order.fulfillment_status,
+            reasons=reasons,
+        )
+
+    # -- diagrams -------------------------------------------------------------------------
+
+    def mermaid(self) -> str:
+        """The lifecycle as a Mermaid ``stateDiagram-v2``, guards shown on the arrows."""
+        return render_mermaid(self.definition)
+
+
+def render_mermaid(definition: LifecycleDefinition) -> str:
+    """Draw ``definition`` with transitions' own Mermaid engine (no graphviz needed)."""
+    graph_machine = GraphMachine(
+        states=[s.name for s in definition.states],
+        transitions=[
+            {
+                "trigger": spec.trigger,
+                "source": list(spec.sources),
+                "dest": spec.dest if spec.dest is not None else None,
+                "conditions": [gd.name for gd in spec.guards if gd.name != "full_refund"],
+            }
+            for spec in definition.transitions
+            if spec.trigger not in ("mark_draft", "archive", "unarchive")
+        ],
+        initial=definition.states[0].name,
+        auto_transitions=False,
+        graph_engine="mermaid",
+        show_conditions=True,
+        title=f"{definition.market} / {definition.payment_method or 'free orders'}",
+    )
+    source: str = graph_machine.get_graph().source
+    return source
+
+
+class LifecycleCompiler:
+    """Builds each variant's lifecycle once and hands out the shared instance afterwards.
+
+    Thread-safe; ``built`` counts machines ever built, so a test or a benchmark can prove that
+    orders never cause one to be built.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str | None, str], Lifecycle] = {}
+        self._lock = threading.Lock()
+        self.built = 0
+
+    def lifecycle(self, market: MarketPolicy, payment_method: str | None) -> Lifecycle:
+        key = (market.code, payment_method, market.fingerprint)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        with self._lock:
+            found = self._cache.get(key)
+            if found is None:
+                method = market.payment_method(payment_method) if payment_method else None
+                if payment_method is not None and method is None:
+                    raise KeyError(f"market {market.code} has no payment method {payment_method!r}")
+                found = Lifecycle(define_lifecycle(market, method))
+                self._cache[key] = found
+                self.built += 1
+            return found
+
+    def compile_market(self, market: MarketPolicy) -> list[Lifecycle]:
+        """Every variant of ``market``: free orders first, then one per payment method."""
+        return [
+            self.lifecycle(market, code)
+            for code in (None, *(m.code for m in market.payment_methods))
+        ]
+

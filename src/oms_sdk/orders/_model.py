@@ -1,0 +1,373 @@
+"""The order aggregate: plain Python classes, mapped to tables by ``oms_sdk.store``.
+
+The classes hold the rules that need no policy and no database: the payment ledger and the
+``payment_status`` it implies, the facts the lifecycle guards read, and the shipments' effect on
+``fulfillment_status``. Amounts are kept as integer minor units in the order's currency and
+exposed as ``Money``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from ..lifecycle import FulfillmentStatus, OrderStatus, PaymentStatus, ShipmentStatus
+from ..money import Money
+
+__all__ = [
+    "GiftCard",
+    "HistoryEntry",
+    "LineItem",
+    "Order",
+    "PaymentTransaction",
+    "Shipment",
+    "TransactionKind",
+]
+
+
+class TransactionKind(StrEnum):
+    AUTHORIZATION = "authorization"
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+
+
+class LineItem:
+    id: int | None
+    sku: str
+    name: str
+    quantity: int
+    unit_price: int
+    discount: int
+    requires_shipping: bool
+    position: int
+
+    def __init__(
+        self, *, sku: str, name: str, quantity: int, unit_price: int, requires_shipping: bool,
+        position: int,
+    ) -> None:
+        self.sku = sku
+        self.name = name
+        self.quantity = quantity
+        self.unit_price = unit_price
+        self.discount = 0
+        self.requires_shipping = requires_shipping
+        self.position = position
+
+    @property
+    def amount(self) -> int:
+        """Before discount, in minor units."""
+        return self.unit_price * self.quantity
+
+
+class PaymentTransaction:
+    """One row of the append-only payment ledger: what a gateway was asked and answered."""
+
+    id: str
+    seq: int
+    kind: str
+    amount: int
+    currency: str
+    succeeded: bool
+    gateway: str
+    reference: str | None
+    parent_reference: str | None
+    error_code: str | None
+    error_message: str | None
+    idempotency_key: str
+    metadata_: dict[str, Any]
+    created_at: datetime
+
+    def __init__(
+        self, *, id: str, kind: TransactionKind, amount: Money, succeeded: bool, gateway: str,
+        reference: str | None, parent_reference: str | None, error_code: str | None,
+        error_message: str | None, idempotency_key: str, metadata: dict[str, Any],
+        created_at: datetime,
+    ) -> None:
+        self.id = id
+        self.kind = kind.value
+        self.amount = amount.minor
+        self.currency = amount.currency
+        self.succeeded = succeeded
+        self.gateway = gateway
+        self.reference = reference
+        self.parent_reference = parent_reference
+        self.error_code = error_code
+        self.error_message = error_message
+        self.idempotency_key = idempotency_key
+        self.metadata_ = metadata
+        self.created_at = created_at
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+
+class Shipment:
+    id: int | None
+    number: str
+    status: str
+    tracking_number: str | None
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+
+    def __init__(self, *, number: str) -> None:
+        self.number = number
+        self.status = ShipmentStatus.UPCOMING.value
+        self.tracking_number = None
+        self.shipped_at = None
+        self.delivered_at = None
+
+    @property
+    def has_shipped(self) -> bool:
+        return self.status in (ShipmentStatus.SHIPPED, ShipmentStatus.DELIVERED)
+
+
+class HistoryEntry:
+    """One append-only line of an order's timeline."""
+
+    id: int | None
+    order_id: str
+    at: datetime
+    trigger: str
+    actor: str
+    from_status: str
+    from_payment_status: str
+    from_fulfillment_status: str
+    status: str
+    payment_status: str
+    fulfillment_status: str
+    amount: int | None
+    currency: str
+    detail: dict[str, Any]
+
+    def __init__(
+        self, *, order_id: str, at: datetime, trigger: str, actor: str, before: tuple[str, str, str],
+        after: tuple[str, str, str], amount: Money | None, currency: str, detail: dict[str, Any],
+    ) -> None:
+        self.order_id = order_id
+        self.at = at
+        self.trigger = trigger
+        self.actor = actor
+        self.from_status, self.from_payment_status, self.from_fulfillment_status = before
+        self.status, self.payment_status, self.fulfillment_status = after
+        self.amount = amount.minor if amount is not None else None
+        self.currency = currency
+        self.detail = detail
+
+
+class GiftCard:
+    code: str
+    currency: str
+    balance: int
+    initial_balance: int
+    created_at: datetime
+
+    def __init__(self, *, code: str, amount: Money, created_at: datetime) -> None:
+        self.code = code
+        self.currency = amount.currency
+        self.balance = amount.minor
+        self.initial_balance = amount.minor
+        self.created_at = created_at
+
+
+class Order:
+    """An order of one market. Mutated only through ``OMS`` commands, one unit of work each."""
+
+    id: str
+    number: str
+    market: str
+    currency: str
+    status: str
+    payment_status: str
+    fulfillment_status: str
+    customer_email: str | None
+    billing_address: dict[str, Any] | None
+    shipping_address: dict[str, Any] | None
+    shipping_method: str | None
+    payment_method: str | None
+    payment_source: str | None
+    coupon_code: str | None
+    promotions: list[str]
+    gift_card_code: str | None
+    gift_card_held: bool
+    subtotal: int
+    discount: int
+    shipping: int
+    surcharge: int
+    tax: int
+    tax_included: bool
+    gift_card: int
+    total: int
+    requires_shipping: bool
+    placed_at: datetime | None
+    approved_at: datetime | None
+    cancelled_at: datetime | None
+    archived_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    lines: list[LineItem]
+    transactions: list[PaymentTransaction]
+    shipments: list[Shipment]
+
+    def __init__(self, *, id: str, number: str, market: str, currency: str, now: datetime) -> None:
+        self.id = id
+        self.number = number
+        self.market = market
+        self.currency = currency
+        self.status = OrderStatus.DRAFT.value
+        self.payment_status = PaymentStatus.UNPAID.value
+        self.fulfillment_status = FulfillmentStatus.UNFULFILLED.value
+        self.customer_email = None
+        self.billing_address = None
+        self.shipping_address = None
+        self.shipping_method = None
+        self.payment_method = None
+        self.payment_source = None
+        self.coupon_code = None
+        self.promotions = []
+        self.gift_card_code = None
+        self.gift_card_held = False
+        self.subtotal = self.discount = self.shipping = self.surcharge = 0
+        self.tax = self.gift_card = self.total = 0
+        self.tax_included = True
+        self.requires_shipping = False
+        self.placed_at = self.approved_at = self.cancelled_at = self.archived_at = None
+        self.created_at = self.updated_at = now
+        self.lines = []
+        self.transactions = []
+        self.shipments = []
+
+    # -- money ----------------------------------------------------------------------------
+
+    def money(self, minor: int) -> Money:
+        return Money(minor, self.currency)
+
+    def _sum(self, kind: TransactionKind) -> Money:
+        return self.money(
+            sum(t.amount for t in self.transactions if t.succeeded and t.kind == kind.value)
+        )
+
+    @property
+    def total_money(self) -> Money:
+        return self.money(self.total)
+
+    @property
+    def authorized(self) -> Money:
+        return self._sum(TransactionKind.AUTHORIZATION)
+
+    @property
+    def captured(self) -> Money:
+        return self._sum(TransactionKind.CAPTURE)
+
+    @property
+    def refunded(self) -> Money:
+        return self._sum(TransactionKind.REFUND)
+
+    @property
+    def voided(self) -> Money:
+        return self._sum(TransactionKind.VOID)
+
+    @property
+    def capturable(self) -> Money:
+        """Authorized money not yet captured nor voided."""
+        return (self.authorized - self.captured - self.voided).max(self.money(0))
+
+    @property
+    def refundable(self) -> Money:
+        return self.captured - self.refunded
+
+    @property
+    def last_captured_at(self) -> datetime | None:
+        times = [
+            t.created_at
+            for t in self.transactions
+            if t.succeeded and t.kind == TransactionKind.CAPTURE.value
+        ]
+        return max(times) if times else None
+
+    def authorization(self) -> PaymentTransaction | None:
+        """The succeeded authorization that captures and voids refer to."""
+        return next(
+            (
+                t
+                for t in reversed(self.transactions)
+                if t.succeeded and t.kind == TransactionKind.AUTHORIZATION.value
+            ),
+            None,
+        )
+
+    def captures(self) -> list[PaymentTransaction]:
+        return [
+            t for t in self.transactions if t.succeeded and t.kind == TransactionKind.CAPTURE.value
+        ]
+
+    def derive_payment_status(self) -> PaymentStatus:
+        """``payment_status`` as the ledger says it is; the only way it is ever set."""
+        authorized, captured = self.authorized, self.captured
+        refunded, voided = self.refunded, self.voided
+        if self.total == 0 and self.lines and authorized.is_zero():
+            return PaymentStatus.FREE
+        if refunded:
+            return PaymentStatus.REFUNDED if refunded >= captured else (
+                PaymentStatus.PARTIALLY_REFUNDED
+            )
+        if captured:
+            return PaymentStatus.PAID if captured.minor >= self.total else (
+                PaymentStatus.PARTIALLY_PAID
+            )
+        if voided:
+            return PaymentStatus.VOIDED
+        if authorized:
+            return PaymentStatus.AUTHORIZED if authorized.minor >= self.total else (
+                PaymentStatus.PARTIALLY_AUTHORIZED
+            )
+        return PaymentStatus.UNPAID
+
+    def record(self, transaction: PaymentTransaction) -> None:
+        """Append to the ledger and re-derive ``payment_status`` from it."""
+        transaction.seq = len(self.transactions)
+        self.transactions.append(transaction)
+        self.payment_status = self.derive_payment_status().value
+
+    # -- facts the lifecycle guards read ----------------------------------------------------
+
+    @property
+    def line_count(self) -> int:
+        return len(self.lines)
+
+    @property
+    def has_billing_address(self) -> bool:
+        return self.billing_address is not None
+
+    @property
+    def shipping_problem(self) -> str | None:
+        if not self.requires_shipping:
+            return None
+        if self.shipping_address is None:
+            return "the order has no shipping address"
+        if self.shipping_method is None:
+            return "no shipping method is selected"
+        return None
+
+    @property
+    def shipped_count(self) -> int:
+        return sum(1 for s in self.shipments if s.has_shipped)
+
+    @property
+    def all_shipped(self) -> bool:
+        live = [s for s in self.shipments if s.status != ShipmentStatus.CANCELLED]
+        return bool(live) and all(s.has_shipped for s in live)
+
+    def statuses(self) -> tuple[str, str, str]:
+        return (self.status, self.payment_status, self.fulfillment_status)
+
+    def line(self, sku: str) -> LineItem | None:
+        return next((line for line in self.lines if line.sku == sku), None)
+
+    def shipment(self, number: str | None) -> Shipment | None:
+        if number is None:
+            return self.shipments[0] if len(self.shipments) == 1 else None
+        return next((s for s in self.shipments if s.number == number), None)

@@ -1,0 +1,64 @@
+"""The payment gateway seam: one request shape, one result shape, four operations.
+
+The result follows Commerce Layer's external-gateway protocol: a success flag, the gateway's
+transaction reference, the amount, free metadata, and on failure an error code and message. A
+gateway reports a decline as a failed result, never as an exception; an exception or a timeout
+is a broken gateway, which the SDK records as a failed transaction with code ``gateway_error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ..money import Money
+
+__all__ = ["GatewayResult", "PaymentGateway", "PaymentRequest"]
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """What the SDK asks a gateway to do.
+
+    ``reference`` is the authorization's reference for capture and void, the capture's for
+    refund. ``idempotency_key`` is unique per money movement: a gateway that sees it twice must
+    answer the first result again and move no money.
+    """
+
+    order_number: str
+    amount: Money
+    idempotency_key: str
+    payment_source: str | None = None
+    reference: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    success: bool
+    amount: Money
+    reference: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @classmethod
+    def ok(cls, amount: Money, reference: str, **metadata: Any) -> GatewayResult:
+        return cls(True, amount, reference, metadata)
+
+    @classmethod
+    def failed(cls, amount: Money, code: str, message: str, **metadata: Any) -> GatewayResult:
+        return cls(False, amount, None, metadata, code, message)
+
+
+@runtime_checkable
+class PaymentGateway(Protocol):
+    """A payment gateway, known by ``name`` in policy files (``gateway: sandbox``)."""
+
+    name: str
+
+    def authorize(self, request: PaymentRequest) -> GatewayResult: ...
+    def capture(self, request: PaymentRequest) -> GatewayResult: ...
+    def void(self, request: PaymentRequest) -> GatewayResult: ...
+    def refund(self, request: PaymentRequest) -> GatewayResult: ...
