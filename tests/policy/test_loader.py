@@ -380,16 +380,29 @@ def test_duplicate_market_code_across_two_files_of_a_folder(tmp_path: Path) -> N
 def test_python_tag_is_a_problem_and_never_runs(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     text = MINIMAL.replace(
-        "    prices:\n",
-        f'    hack: !!python/object/apply:os.system ["touch {marker}"]\n    prices:\n',
+        "    name: Europe\n",
+        f'    name: !!python/object/apply:os.system ["touch {marker}"]\n',
     )
     path = write(tmp_path, "evil.yaml", text)
     problem = only_problem(path)
     assert not marker.exists()
     assert problem.file == str(path)
-    assert (problem.key_path, problem.line) == ("markets[0].hack", line_of(text, "!!python"))
+    assert (problem.key_path, problem.line) == ("markets[0].name", line_of(text, "!!python"))
     assert "!!python/object/apply:os.system" in problem.message
     assert "not allowed" in problem.message
+
+
+def test_a_tagged_unknown_key_is_two_problems(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    text = MINIMAL.replace(
+        "    prices:\n",
+        f'    hack: !!python/object/apply:os.system ["touch {marker}"]\n    prices:\n',
+    )
+    problems = problems_of(write(tmp_path, "evil.yaml", text))
+    assert not marker.exists()
+    assert [(p.key_path, p.line) for p in problems] == [("markets[0].hack", 5)] * 2
+    assert "not allowed" in problems[0].message
+    assert problems[1].message.startswith("unknown key 'hack'")
 
 
 @pytest.mark.parametrize(
@@ -426,6 +439,28 @@ def test_core_tags_are_allowed() -> None:
     assert (item.name, item.price) == ("1234", Money(2990, "EUR"))
 
 
+def test_merge_keys_work_and_merged_keys_point_at_the_mapping(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "    payment_methods:\n",
+        "    shipping_methods:\n"
+        '      - &ship {code: standard, name: Standard, price: "4.90"}\n'
+        "      - <<: *ship\n"
+        "        code: express\n"
+        "    payment_methods:\n",
+    )
+    market = load_policy_text(text).market("EU")
+    assert [(m.code, m.price) for m in market.shipping_methods] == [
+        ("standard", Money(490, "EUR")),
+        ("express", Money(490, "EUR")),
+    ]
+    broken = text.replace('price: "4.90"', 'price: "4.999"')
+    problems = problems_of(write(tmp_path, "merge.yaml", broken))
+    assert [(p.key_path, p.line) for p in problems] == [
+        ("markets[0].shipping_methods[0].price", line_of(broken, "&ship")),
+        ("markets[0].shipping_methods[1].price", line_of(broken, "<<: *ship")),
+    ]
+
+
 def test_duplicate_yaml_key(tmp_path: Path) -> None:
     text = MINIMAL.replace("    currency: EUR\n", "    currency: EUR\n    currency: USD\n")
     problem = only_problem(write(tmp_path, "dupkey.yaml", text))
@@ -444,6 +479,31 @@ def test_gateway_not_in_known_gateways(tmp_path: Path) -> None:
     )
     assert "'stripe'" in problem.message
     assert "manual, sandbox" in problem.message
+
+
+def test_known_gateways_may_be_a_single_name(tmp_path: Path) -> None:
+    path = write(tmp_path, "gateway.yaml", MINIMAL)
+    assert len(load_policies(path, known_gateways="sandbox")) == 1
+    assert "available: manual" in only_problem(path, known_gateways="manual").message
+
+
+def test_coupons_differing_only_in_case_are_duplicates(tmp_path: Path) -> None:
+    text = MINIMAL + in_market(
+        """\
+        promotions:
+          - {code: a, name: A, type: percentage, percentage: "10", coupon: SAVE10}
+          - {code: b, name: B, type: percentage, percentage: "20", coupon: save10}
+        """
+    )
+    problem = only_problem(write(tmp_path, "coupons.yaml", text))
+    assert (problem.key_path, problem.line) == ("markets[0]", line_of(text, "- code: EU"))
+    assert "duplicate coupon code 'SAVE10'" in problem.message
+
+
+def test_quoted_currency_with_spaces_reads_amounts() -> None:
+    text = MINIMAL.replace("currency: EUR", 'currency: " EUR "')
+    market = load_policy_text(text).market("EU")
+    assert market.prices.items["TEE"].price == Money(2990, "EUR")
 
 
 def test_cancel_allowed_in_unknown_status(tmp_path: Path) -> None:

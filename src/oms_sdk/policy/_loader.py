@@ -155,6 +155,8 @@ def load_policies(
     ``checks``: extra checks run on every validated market (see ``MarketCheck``).
     Raises one ``PolicyError`` listing every problem of every file; loads nothing then.
     """
+    if isinstance(known_gateways, str):  # one name, not its letters
+        known_gateways = (known_gateways,)
     problems: list[PolicyProblem] = []
     files = _expand_paths(paths, problems)
     sources: list[tuple[str, str]] = []
@@ -179,6 +181,8 @@ def load_policy_text(
     checks: Sequence[MarketCheck] = (),
 ) -> PolicySet:
     """Load one policy document given as text; ``filename`` is used in problems and origins."""
+    if isinstance(known_gateways, str):
+        known_gateways = (known_gateways,)
     return _load([(filename, text)], (), [], known_gateways, checks)
 
 
@@ -574,12 +578,15 @@ def _translate(errors: list[ErrorDetails], document: _Document) -> list[PolicyPr
     described = [_describe(error) for error in errors]
     paths = [path for path, _, _ in described]
 
-    def is_follow_on(path: KeyPath, message: str) -> bool:
+    def is_follow_on(path: KeyPath, message: str, kind: str) -> bool:
         # A parent error when a child already failed ("markets: should have at least 1 item").
         if any(len(other) > len(path) and other[: len(path)] == path for other in paths):
             return True
-        # An error at or under a value the YAML walk already refused (a tag, a duplicate key).
-        if any(path[: len(bad)] == bad for bad in document.yaml_paths):
+        # An error about a value the YAML walk already refused (a tag, a duplicate key); an
+        # unknown key stays an error of its own.
+        if kind != "extra_forbidden" and any(
+            path[: len(bad)] == bad for bad in document.yaml_paths
+        ):
             return True
         # Amounts of a market whose currency is itself the problem.
         if "currency is unknown" in message and len(path) >= 2:
@@ -587,8 +594,8 @@ def _translate(errors: list[ErrorDetails], document: _Document) -> list[PolicyPr
         return False
 
     problems: list[PolicyProblem] = []
-    for path, message, at_parent in described:
-        if is_follow_on(path, message):
+    for error, (path, message, at_parent) in zip(errors, described, strict=True):
+        if is_follow_on(path, message, error["type"]):
             continue
         line = document.line(path[:-1]) if at_parent and path else document.line(path)
         problems.append(document.problem(path, message, line=line))

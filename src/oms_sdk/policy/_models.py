@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from functools import cached_property
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -248,10 +248,12 @@ class MarketPolicy(_Strict):
     @model_validator(mode="wrap")
     @classmethod
     def _in_currency(
-        cls, data: Any, handler: ModelWrapValidatorHandler[MarketPolicy], info: ValidationInfo
+        cls, data: Any, handler: ModelWrapValidatorHandler[MarketPolicy], _info: ValidationInfo
     ) -> MarketPolicy:
         """Validate the amounts inside this market in its own currency."""
         currency = data.get("currency") if isinstance(data, dict) else None
+        if isinstance(currency, str):
+            currency = currency.strip()  # as the field itself reads it (str_strip_whitespace)
         token = _market_currency.set(currency if currency in CURRENCY_EXPONENTS else None)
         try:
             return handler(data)
@@ -271,7 +273,8 @@ class MarketPolicy(_Strict):
             ("shipping method", [m.code for m in self.shipping_methods]),
             ("payment method", [m.code for m in self.payment_methods]),
             ("promotion", [p.code for p in self.promotions]),
-            ("coupon", [p.coupon for p in self.promotions if p.coupon]),
+            # coupon() matches case-insensitively, so SAVE10 and save10 are the same coupon
+            ("coupon", [p.coupon.upper() for p in self.promotions if p.coupon]),
         ):
             seen: set[str] = set()
             for code in codes:
