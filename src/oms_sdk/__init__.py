@@ -71,6 +71,7 @@ __all__ = [
     "ShipmentView",
     "Totals",
     "TransactionView",
+    "TransitionNotAllowed",
     "__version__",
     "load_policies",
 ]

@@ -21,12 +21,28 @@ from .orders import OrderView
 __all__ = ["run_demo"]
 
 ADDRESSES = {
-    "EU": {"name": "Giulia Rossi", "line1": "Via Torino 12", "city": "Milano",
-           "postal_code": "20123", "country": "IT"},
-    "US": {"name": "Sam Carter", "line1": "350 5th Ave", "city": "New York",
-           "postal_code": "10118", "region": "NY", "country": "US"},
-    "JP": {"name": "Sato Hana", "line1": "1-1 Marunouchi", "city": "Chiyoda-ku, Tokyo",
-           "postal_code": "100-0005", "country": "JP"},
+    "EU": {
+        "name": "Giulia Rossi",
+        "line1": "Via Torino 12",
+        "city": "Milano",
+        "postal_code": "20123",
+        "country": "IT",
+    },
+    "US": {
+        "name": "Sam Carter",
+        "line1": "350 5th Ave",
+        "city": "New York",
+        "postal_code": "10118",
+        "region": "NY",
+        "country": "US",
+    },
+    "JP": {
+        "name": "Sato Hana",
+        "line1": "1-1 Marunouchi",
+        "city": "Chiyoda-ku, Tokyo",
+        "postal_code": "100-0005",
+        "country": "JP",
+    },
 }
 
 
@@ -63,8 +79,13 @@ def _approve(oms: OMS, order: OrderView) -> OrderView:
 
 
 def eu_paypal_auto_capture(oms: OMS) -> tuple[str, OrderView]:
-    order = _checkout(oms, "EU", [("TEE-ORG-M", 2), ("MUG-CER-350", 1)],
-                      payment_method="paypal", shipping="standard")
+    order = _checkout(
+        oms,
+        "EU",
+        [("TEE-ORG-M", 2), ("MUG-CER-350", 1)],
+        payment_method="paypal",
+        shipping="standard",
+    )
     oms.apply_coupon(order.id, "WELCOME10")
     order = oms.authorize(order.id)  # PayPal: auto_place places it, auto_capture captures
     order = _approve(oms, order)
@@ -75,8 +96,13 @@ def eu_paypal_auto_capture(oms: OMS) -> tuple[str, OrderView]:
 
 
 def eu_card_manual_capture_partial_refunds(oms: OMS) -> tuple[str, OrderView]:
-    order = _checkout(oms, "EU", [("HOODIE-MER-L", 1), ("SOCKS-3PK", 2)],
-                      payment_method="card", shipping="express")
+    order = _checkout(
+        oms,
+        "EU",
+        [("HOODIE-MER-L", 1), ("SOCKS-3PK", 2)],
+        payment_method="card",
+        shipping="express",
+    )
     oms.place(order.id)
     oms.with_actor("back-office").capture(order.id)
     order = _approve(oms, order)
@@ -88,8 +114,14 @@ def eu_card_manual_capture_partial_refunds(oms: OMS) -> tuple[str, OrderView]:
 
 def eu_bank_transfer_gift_card_cancel(oms: OMS) -> tuple[str, OrderView]:
     oms.issue_gift_card("GC-EU-0001", Money.parse("25.00", "EUR"))
-    order = _checkout(oms, "EU", [("TOTE-CNV", 2), ("MUG-CER-350", 1)],
-                      payment_method="bank_transfer", token=None, shipping="standard")
+    order = _checkout(
+        oms,
+        "EU",
+        [("TOTE-CNV", 2), ("MUG-CER-350", 1)],
+        payment_method="bank_transfer",
+        token=None,
+        shipping="standard",
+    )
     oms.apply_gift_card(order.id, "GC-EU-0001")
     oms.place(order.id)
     order = oms.with_actor("customer").cancel(order.id)  # void; gift card balance restored
@@ -97,8 +129,14 @@ def eu_bank_transfer_gift_card_cancel(oms: OMS) -> tuple[str, OrderView]:
 
 
 def eu_decline_then_retry(oms: OMS) -> tuple[str, OrderView]:
-    order = _checkout(oms, "EU", [("TEE-ORG-L", 1)], payment_method="card",
-                      token="tok_chargeDeclined", shipping="standard")
+    order = _checkout(
+        oms,
+        "EU",
+        [("TEE-ORG-L", 1)],
+        payment_method="card",
+        token="tok_chargeDeclined",
+        shipping="standard",
+    )
     try:
         oms.place(order.id)
     except PaymentDeclined:
@@ -124,8 +162,7 @@ def us_capped_auto_capture(oms: OMS) -> tuple[str, OrderView]:
 
 
 def us_over_cap_manual_capture(oms: OMS) -> tuple[str, OrderView]:
-    order = _checkout(oms, "US", [("HOODIE-MER-L", 7)], payment_method="card",
-                      shipping="two_day")
+    order = _checkout(oms, "US", [("HOODIE-MER-L", 7)], payment_method="card", shipping="two_day")
     oms.place(order.id)  # above the cap: stays authorized
     oms.with_actor("back-office").capture(order.id)
     order = _approve(oms, order)
@@ -134,16 +171,20 @@ def us_over_cap_manual_capture(oms: OMS) -> tuple[str, OrderView]:
 
 
 def us_cancel_after_capture(oms: OMS) -> tuple[str, OrderView]:
-    order = _checkout(oms, "US", [("MUG-CER-12OZ", 2)], payment_method="card",
-                      shipping="ground")
+    order = _checkout(oms, "US", [("MUG-CER-12OZ", 2)], payment_method="card", shipping="ground")
     oms.place(order.id)  # auto-captured
     order = oms.with_actor("support").cancel(order.id)  # refunds in full
     return "US · cancelled after auto-capture: refunded in full", order
 
 
 def jp_delayed_capture_review(oms: OMS) -> tuple[str, OrderView]:
-    order = _checkout(oms, "JP", [("TENUGUI-IND", 2), ("MUG-CER-350", 1)],
-                      payment_method="card", shipping="standard")
+    order = _checkout(
+        oms,
+        "JP",
+        [("TENUGUI-IND", 2), ("MUG-CER-350", 1)],
+        payment_method="card",
+        shipping="standard",
+    )
     oms.place(order.id)
     order = _approve(oms, order)  # → review → pass_review → approved, fulfillment starts
     oms.with_actor("warehouse").ship(order.id)

@@ -123,8 +123,13 @@ class OrderEffects:
         try:
             result = operation(request)
         except Exception as exc:  # a broken gateway is a failed transaction, not a crash
-            log.warning("gateway %s failed on %s of %s: %s", gateway.name, kind, order.number,
-                        type(exc).__name__)
+            log.warning(
+                "gateway %s failed on %s of %s: %s",
+                gateway.name,
+                kind,
+                order.number,
+                type(exc).__name__,
+            )
             result = GatewayResult.failed(amount, "gateway_error", f"{type(exc).__name__}: {exc}")
         if result.success and result.amount != amount:
             result = GatewayResult.failed(

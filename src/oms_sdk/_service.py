@@ -134,7 +134,9 @@ class OMS:
         ``gateways`` defaults to the built-in ``manual`` and ``sandbox`` gateways.
         """
         paths = [policy_path] if isinstance(policy_path, str | os.PathLike) else policy_path
-        registered = list(gateways) if gateways is not None else [ManualGateway(), SandboxGateway()]
+        registered: list[PaymentGateway] = (
+            list(gateways) if gateways is not None else [ManualGateway(), SandboxGateway()]
+        )
         policies = load_policies(
             *paths, known_gateways={g.name for g in registered}, checks=[check_market]
         )
@@ -180,14 +182,17 @@ class OMS:
             command_key=uuid.uuid4().hex,
         )
 
-    def _fire(
-        self, order: Order, effects: OrderEffects, trigger: str, **ctx: Any
-    ) -> None:
+    def _fire(self, order: Order, effects: OrderEffects, trigger: str, **ctx: Any) -> None:
         self.lifecycle(order).fire(order, trigger, effects=effects, now=effects.now, **ctx)
 
     def _history(
-        self, session: Session, order: Order, before: tuple[str, str, str], step: _Step,
-        now: datetime, actor: str,
+        self,
+        session: Session,
+        order: Order,
+        before: tuple[str, str, str],
+        step: _Step,
+        now: datetime,
+        actor: str,
     ) -> None:
         session.add(
             HistoryEntry(
@@ -233,7 +238,9 @@ class OMS:
         args: Mapping[str, Any] | None = None,
     ) -> OrderView:
         """Run one command on one order as one unit of work."""
-        fingerprint, replay = self._idempotent(idempotency_key, command, {"order": ref, **(args or {})})
+        fingerprint, replay = self._idempotent(
+            idempotency_key, command, {"order": ref, **(args or {})}
+        )
         if replay is not None:
             return replay
         now = self.clock()
@@ -254,8 +261,13 @@ class OMS:
                 view = OrderView.of(order)
                 if idempotency_key is not None:
                     self.store.remember_response(
-                        session, key=idempotency_key, command=command, fingerprint=fingerprint,
-                        order_id=order.id, response=view.model_dump(mode="json"), now=now,
+                        session,
+                        key=idempotency_key,
+                        command=command,
+                        fingerprint=fingerprint,
+                        order_id=order.id,
+                        response=view.model_dump(mode="json"),
+                        now=now,
                     )
             return view
         except PaymentDeclined as declined:
@@ -264,7 +276,12 @@ class OMS:
             raise
 
     def _record_outcomes(
-        self, ref: str, command: str, effects: OrderEffects, now: datetime, actor: str,
+        self,
+        ref: str,
+        command: str,
+        effects: OrderEffects,
+        now: datetime,
+        actor: str,
         error: PaymentDeclined,
     ) -> None:
         """After a rolled-back command, keep every gateway answer it got on the ledger."""
@@ -357,9 +374,13 @@ class OMS:
             view = OrderView.of(order)
             if idempotency_key is not None:
                 self.store.remember_response(
-                    session, key=idempotency_key, command="create_order",
-                    fingerprint=fingerprint, order_id=order.id,
-                    response=view.model_dump(mode="json"), now=now,
+                    session,
+                    key=idempotency_key,
+                    command="create_order",
+                    fingerprint=fingerprint,
+                    order_id=order.id,
+                    response=view.model_dump(mode="json"),
+                    now=now,
                 )
         return view
 
@@ -394,7 +415,10 @@ class OMS:
             return _Step("add_line_item", detail={"sku": sku, "quantity": quantity})
 
         return self._command(
-            "add_line_item", order, run, idempotency_key=idempotency_key,
+            "add_line_item",
+            order,
+            run,
+            idempotency_key=idempotency_key,
             args={"sku": sku, "quantity": quantity},
         )
 
@@ -412,7 +436,10 @@ class OMS:
             return _Step("update_line_item", detail={"sku": sku, "quantity": quantity})
 
         return self._command(
-            "update_line_item", order, run, idempotency_key=idempotency_key,
+            "update_line_item",
+            order,
+            run,
+            idempotency_key=idempotency_key,
             args={"sku": sku, "quantity": quantity},
         )
 
@@ -456,8 +483,12 @@ class OMS:
         """Set the billing address, and the shipping address (defaults to the billing one)."""
         try:
             bill = billing if isinstance(billing, Address) else Address.model_validate(billing)
-            ship = bill if shipping is None else (
-                shipping if isinstance(shipping, Address) else Address.model_validate(shipping)
+            ship = (
+                bill
+                if shipping is None
+                else (
+                    shipping if isinstance(shipping, Address) else Address.model_validate(shipping)
+                )
             )
         except ValueError as exc:
             raise InvalidOrderInput(f"invalid address: {exc}") from None
@@ -470,7 +501,10 @@ class OMS:
             return _Step("set_addresses", detail={"country": ship.country})
 
         return self._command(
-            "set_addresses", order, run, idempotency_key=idempotency_key,
+            "set_addresses",
+            order,
+            run,
+            idempotency_key=idempotency_key,
             args={"billing": bill.model_dump(), "shipping": ship.model_dump()},
         )
 
@@ -490,7 +524,10 @@ class OMS:
             return _Step("select_shipping_method", detail={"shipping_method": code})
 
         return self._command(
-            "select_shipping_method", order, run, idempotency_key=idempotency_key,
+            "select_shipping_method",
+            order,
+            run,
+            idempotency_key=idempotency_key,
             args={"code": code},
         )
 
@@ -525,7 +562,10 @@ class OMS:
             return _Step("select_payment_method", detail={"payment_method": code})
 
         return self._command(
-            "select_payment_method", order, run, idempotency_key=idempotency_key,
+            "select_payment_method",
+            order,
+            run,
+            idempotency_key=idempotency_key,
             args={"code": code, "source": payment_source},
         )
 
@@ -609,14 +649,18 @@ class OMS:
             return _Step(trigger, sum(first, o.money(0)), detail)
 
         return self._command(
-            trigger, order, run, idempotency_key=idempotency_key,
+            trigger,
+            order,
+            run,
+            idempotency_key=idempotency_key,
             args={"amount": str(amount) if amount is not None else None},
         )
 
     def authorize(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
         """Authorize the payment without placing; with ``auto_place`` this places the order."""
-        return self._trigger("authorize", order, idempotency_key=idempotency_key,
-                             reprice_first=True)
+        return self._trigger(
+            "authorize", order, idempotency_key=idempotency_key, reprice_first=True
+        )
 
     def place(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
         """Check the order, authorize its payment, place it; auto-capture when policy says so.
@@ -680,8 +724,11 @@ class OMS:
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
             def refuse(reason: str) -> TransitionNotAllowed:
                 return TransitionNotAllowed(
-                    order=o.number, trigger=trigger, status=o.status,
-                    payment_status=o.payment_status, fulfillment_status=o.fulfillment_status,
+                    order=o.number,
+                    trigger=trigger,
+                    status=o.status,
+                    payment_status=o.payment_status,
+                    fulfillment_status=o.fulfillment_status,
                     reasons=[reason],
                 )
 
@@ -690,7 +737,8 @@ class OMS:
                 numbers = ", ".join(s.number for s in o.shipments) or "none"
                 raise refuse(
                     f"no shipment {shipment!r} (shipments: {numbers})"
-                    if shipment else f"name the shipment (shipments: {numbers})"
+                    if shipment
+                    else f"name the shipment (shipments: {numbers})"
                 )
             if trigger != "cancel" and o.fulfillment_status not in ("in_progress", "fulfilled"):
                 raise refuse(
@@ -708,7 +756,10 @@ class OMS:
             return _Step(f"shipment.{trigger}", detail={"shipment": target.number})
 
         return self._command(
-            f"shipment.{trigger}", order, run, idempotency_key=idempotency_key,
+            f"shipment.{trigger}",
+            order,
+            run,
+            idempotency_key=idempotency_key,
             args={"shipment": shipment, "tracking": tracking_number},
         )
 
@@ -822,8 +873,9 @@ def _check_email(email: str) -> None:
 def _line(order: Order, sku: str) -> LineItem:
     line = order.line(sku)
     if line is None:
-        raise InvalidOrderInput(f"order {order.number} has no line for SKU {sku!r}",
-                                order=order.number)
+        raise InvalidOrderInput(
+            f"order {order.number} has no line for SKU {sku!r}", order=order.number
+        )
     return line
 
 

@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from .errors import PolicyError
 from .lifecycle import LifecycleCompiler, check_market
@@ -28,8 +27,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-policy_app = typer.Typer(help="Check market policy files and export their schema.",
-                         no_args_is_help=True)
+policy_app = typer.Typer(
+    help="Check market policy files and export their schema.", no_args_is_help=True
+)
 app.add_typer(policy_app, name="policy")
 
 console = Console(width=None if Console().is_terminal else 120)
@@ -73,26 +73,19 @@ def policy_check(paths: PolicyPaths = None) -> None:
     policies = _load(paths)
     compiler = LifecycleCompiler()
     for market in policies:
-        table = Table(
-            title=f"{market.code} — {market.name} ({market.currency})"
-            + ("" if market.enabled else " [disabled]"),
-            title_justify="left",
-        )
-        table.add_column("payment method")
-        table.add_column("capture mode")
-        table.add_column("states")
-        table.add_column("triggers")
+        state = "" if market.enabled else " [yellow](disabled)[/]"
+        console.print(f"[bold]{market.code}[/] — {market.name} ({market.currency}){state}")
         for lifecycle in compiler.compile_market(market):
             definition = lifecycle.definition
-            method = definition.payment_method
-            label = f"{method} ({market.payment_method(method).gateway})" if method else "(free)"  # type: ignore[union-attr]
-            table.add_row(
-                label,
-                definition.capture_mode,
-                " → ".join(definition.state_names),
-                ", ".join(definition.triggers),
+            method = (
+                market.payment_method(definition.payment_method)
+                if definition.payment_method
+                else None
             )
-        console.print(table)
+            label = f"{method.code} ({method.gateway})" if method else "free orders"
+            console.print(f"  [cyan]{label}[/]: capture {definition.capture_mode}")
+            console.print(f"    states:   {' → '.join(definition.state_names)}", soft_wrap=True)
+            console.print(f"    triggers: {', '.join(definition.triggers)}", soft_wrap=True)
     console.print(
         f"[green]ok[/]: {len(policies)} market(s) from {len(policies.files) or 1} file(s), "
         f"{compiler.built} lifecycle(s) compiled"
@@ -152,9 +145,7 @@ def demo(
     paths = policy or [example_policies()]
     summary = run_demo(paths, f"sqlite:///{database}", console)
     elapsed = time.perf_counter() - started
-    console.print(
-        f"\n[bold green]demo done[/]: {summary} in {elapsed:.2f}s — database: {database}"
-    )
+    console.print(f"\n[bold green]demo done[/]: {summary} in {elapsed:.2f}s — database: {database}")
 
 
 def main() -> None:

@@ -136,9 +136,7 @@ class PaymentDeclined(PaymentError):
     The order keeps its statuses, so the customer can retry with another payment source.
     """
 
-    def __init__(
-        self, message: str, *, order: str, error_code: str, transaction_id: str
-    ) -> None:
+    def __init__(self, message: str, *, order: str, error_code: str, transaction_id: str) -> None:
         self.error_code = error_code
         self.transaction_id = transaction_id
         super().__init__(message, order=order)

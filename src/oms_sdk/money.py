@@ -129,8 +129,10 @@ class Money:
             raise MoneyError(f"cannot read money from {type(value).__name__}")
         exponent = currency_exponent(currency)
         try:
-            amount = Decimal(value.strip().replace("_", "")) if isinstance(value, str) else (
-                Decimal(value)
+            amount = (
+                Decimal(value.strip().replace("_", ""))
+                if isinstance(value, str)
+                else (Decimal(value))
             )
         except InvalidOperation:
             raise MoneyError(f"{value!r} is not an amount") from None

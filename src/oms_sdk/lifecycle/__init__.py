@@ -17,6 +17,7 @@ from ._statuses import FulfillmentStatus, OrderStatus, PaymentStatus, ShipmentSt
 
 __all__ = [
     "BUILTIN_TRIGGERS",
+    "SHIPMENT_TRANSITIONS",
     "DefinitionProblem",
     "FulfillmentStatus",
     "Guard",
@@ -28,7 +29,6 @@ __all__ = [
     "OrderFacts",
     "OrderStatus",
     "PaymentStatus",
-    "SHIPMENT_TRANSITIONS",
     "ShipmentLifecycle",
     "ShipmentStatus",
     "StateSpec",

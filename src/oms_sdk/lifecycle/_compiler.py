@@ -217,4 +217,3 @@ class LifecycleCompiler:
             self.lifecycle(market, code)
             for code in (None, *(m.code for m in market.payment_methods))
         ]
-

@@ -81,9 +81,7 @@ class LifecycleDefinition:
         if self.payment_method is None:
             return "none (free orders only)"
         if self.auto_capture and self.auto_capture_max_amount is not None:
-            mode = (
-                f"automatic up to {self.auto_capture_max_amount.format()}, manual above"
-            )
+            mode = f"automatic up to {self.auto_capture_max_amount.format()}, manual above"
         elif self.auto_capture:
             mode = "automatic at authorization"
         else:
@@ -215,7 +213,7 @@ def _insert_step(draft: _Draft, step: LifecycleStep, path: PolicyPath) -> list[D
         problems.append(
             DefinitionProblem(
                 (*path, "entered_by"),
-                f"no {step.entered_by!r} transition leaves {step.after!r} to redirect into the step",
+                f"no {step.entered_by!r} transition leaves {step.after!r} to lead into the step",
             )
         )
     if problems:
@@ -224,7 +222,9 @@ def _insert_step(draft: _Draft, step: LifecycleStep, path: PolicyPath) -> list[D
         index = draft.flow.index(spec)
         rest = tuple(s for s in spec.sources if s != step.after)
         redirected = replace(spec, sources=(step.after,), dest=step.state)
-        draft.flow[index : index + 1] = [redirected] + ([replace(spec, sources=rest)] if rest else [])
+        draft.flow[index : index + 1] = [redirected] + (
+            [replace(spec, sources=rest)] if rest else []
+        )
     position = [s.name for s in draft.states].index(step.after) + 1
     draft.states.insert(position, StateSpec(step.state, description=step.description))
     draft.flow.append(TransitionSpec(step.exit_trigger, (step.state,), step.exit_to))
@@ -263,7 +263,9 @@ def _reachable(draft: _Draft, start: str) -> set[str]:
     return _walk(_edges(draft), start)
 
 
-def _money_flow(draft: _Draft, payment_method: PaymentMethodPolicy | None, market: MarketPolicy) -> list[TransitionSpec]:
+def _money_flow(
+    draft: _Draft, payment_method: PaymentMethodPolicy | None, market: MarketPolicy
+) -> list[TransitionSpec]:
     """Transitions that exist in every status after placement: capture, refund, archive."""
     cancelled = OrderStatus.CANCELLED.value
     after_placement = tuple(

@@ -71,9 +71,7 @@ class Guard:
         return self.check(event.model, event.kwargs) is None
 
 
-def _statuses(
-    name: str, attribute: str, allowed: frozenset[str], hint: str = ""
-) -> Guard:
+def _statuses(name: str, attribute: str, allowed: frozenset[str], hint: str = "") -> Guard:
     suffix = f": {hint}" if hint else ""
 
     def check(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:

@@ -45,7 +45,9 @@ class ShipmentLifecycle:
         """Run ``trigger``; None on success, else why it was refused (nothing changed)."""
         event = self.machine.events.get(trigger)
         if event is None:
-            return f"{trigger!r} is not a shipment trigger (known: {', '.join(SHIPMENT_TRANSITIONS)})"
+            return (
+                f"{trigger!r} is not a shipment trigger (known: {', '.join(SHIPMENT_TRANSITIONS)})"
+            )
         if event.trigger(shipment):
             return None
         sources = ", ".join(s.value for s in SHIPMENT_TRANSITIONS[trigger][0])

@@ -1,6 +1,14 @@
 """The order aggregate: ledger, totals and the immutable views the facade returns."""
 
-from ._model import GiftCard, HistoryEntry, LineItem, Order, PaymentTransaction, Shipment, TransactionKind
+from ._model import (
+    GiftCard,
+    HistoryEntry,
+    LineItem,
+    Order,
+    PaymentTransaction,
+    Shipment,
+    TransactionKind,
+)
 from ._pricing import promotion_problem, reprice
 from ._views import (
     Address,

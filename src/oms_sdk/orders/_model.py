@@ -44,7 +44,13 @@ class LineItem:
     position: int
 
     def __init__(
-        self, *, sku: str, name: str, quantity: int, unit_price: int, requires_shipping: bool,
+        self,
+        *,
+        sku: str,
+        name: str,
+        quantity: int,
+        unit_price: int,
+        requires_shipping: bool,
         position: int,
     ) -> None:
         self.sku = sku
@@ -80,9 +86,19 @@ class PaymentTransaction:
     created_at: datetime
 
     def __init__(
-        self, *, id: str, kind: TransactionKind, amount: Money, succeeded: bool, gateway: str,
-        reference: str | None, parent_reference: str | None, error_code: str | None,
-        error_message: str | None, idempotency_key: str, metadata: dict[str, Any],
+        self,
+        *,
+        id: str,
+        kind: TransactionKind,
+        amount: Money,
+        succeeded: bool,
+        gateway: str,
+        reference: str | None,
+        parent_reference: str | None,
+        error_code: str | None,
+        error_message: str | None,
+        idempotency_key: str,
+        metadata: dict[str, Any],
         created_at: datetime,
     ) -> None:
         self.id = id
@@ -143,8 +159,17 @@ class HistoryEntry:
     detail: dict[str, Any]
 
     def __init__(
-        self, *, order_id: str, at: datetime, trigger: str, actor: str, before: tuple[str, str, str],
-        after: tuple[str, str, str], amount: Money | None, currency: str, detail: dict[str, Any],
+        self,
+        *,
+        order_id: str,
+        at: datetime,
+        trigger: str,
+        actor: str,
+        before: tuple[str, str, str],
+        after: tuple[str, str, str],
+        amount: Money | None,
+        currency: str,
+        detail: dict[str, Any],
     ) -> None:
         self.order_id = order_id
         self.at = at
@@ -311,18 +336,24 @@ class Order:
         if self.total == 0 and self.lines and authorized.is_zero():
             return PaymentStatus.FREE
         if refunded:
-            return PaymentStatus.REFUNDED if refunded >= captured else (
-                PaymentStatus.PARTIALLY_REFUNDED
+            return (
+                PaymentStatus.REFUNDED
+                if refunded >= captured
+                else (PaymentStatus.PARTIALLY_REFUNDED)
             )
         if captured:
-            return PaymentStatus.PAID if captured.minor >= self.total else (
-                PaymentStatus.PARTIALLY_PAID
+            return (
+                PaymentStatus.PAID
+                if captured.minor >= self.total
+                else (PaymentStatus.PARTIALLY_PAID)
             )
         if voided:
             return PaymentStatus.VOIDED
         if authorized:
-            return PaymentStatus.AUTHORIZED if authorized.minor >= self.total else (
-                PaymentStatus.PARTIALLY_AUTHORIZED
+            return (
+                PaymentStatus.AUTHORIZED
+                if authorized.minor >= self.total
+                else (PaymentStatus.PARTIALLY_AUTHORIZED)
             )
         return PaymentStatus.UNPAID
 

@@ -19,9 +19,7 @@ from ._model import Order
 __all__ = ["promotion_problem", "reprice"]
 
 
-def promotion_problem(
-    promotion: Promotion, goods: Money, now: datetime, used: int
-) -> str | None:
+def promotion_problem(promotion: Promotion, goods: Money, now: datetime, used: int) -> str | None:
     """Why ``promotion`` does not apply now, or None when it does."""
     if promotion.starts_at is not None and now < promotion.starts_at:
         return f"promotion {promotion.code} starts on {promotion.starts_at:%Y-%m-%d}"

@@ -1,6 +1,6 @@
 """Payment gateways: the protocol every gateway speaks, and the two built-in ones."""
 
-from ._builtin import ManualGateway, SandboxGateway, SandboxGatewayError, SANDBOX_TOKENS
+from ._builtin import SANDBOX_TOKENS, ManualGateway, SandboxGateway, SandboxGatewayError
 from ._gateway import GatewayResult, PaymentGateway, PaymentRequest
 
 __all__ = [

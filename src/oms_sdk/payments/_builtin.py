@@ -87,7 +87,10 @@ SANDBOX_TOKENS: dict[str, tuple[str, str] | None] = {
     "tok_mastercard": None,
     "tok_amex": None,
     "tok_chargeDeclined": ("card_declined", "Your card was declined."),
-    "tok_chargeDeclinedInsufficientFunds": ("insufficient_funds", "Your card has insufficient funds."),
+    "tok_chargeDeclinedInsufficientFunds": (
+        "insufficient_funds",
+        "Your card has insufficient funds.",
+    ),
     "tok_chargeDeclinedExpiredCard": ("expired_card", "Your card has expired."),
     "tok_gatewayError": None,  # raises SandboxGatewayError
 }

@@ -55,9 +55,9 @@ def _to_money(value: Any) -> Money:
     if isinstance(value, Money):
         return value
     if isinstance(value, float):
-        raise ValueError("write amounts as text or decimals, e.g. \"19.90\"; floats are not exact")
+        raise ValueError('write amounts as text or decimals, e.g. "19.90"; floats are not exact')
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise ValueError(f"expected an amount such as \"19.90\", got {type(value).__name__}")
+        raise ValueError(f'expected an amount such as "19.90", got {type(value).__name__}')
     currency = _market_currency.get()
     if currency is None:
         raise ValueError("amounts can only be read inside a market (its currency is unknown)")
@@ -79,7 +79,7 @@ Amount = Annotated[
         {
             "type": ["string", "integer", "number"],
             "pattern": r"^\d+(\.\d+)?$",
-            "description": "Amount in major units of the market currency, e.g. \"19.90\"",
+            "description": 'Amount in major units of the market currency, e.g. "19.90"',
         }
     ),
 ]
@@ -115,7 +115,7 @@ class PriceList(_Strict):
     @classmethod
     def _no_float_rate(cls, value: Any) -> Any:
         if isinstance(value, float):
-            raise ValueError("write the tax rate as text or a decimal, e.g. \"8.875\"")
+            raise ValueError('write the tax rate as text or a decimal, e.g. "8.875"')
         return value
 
 
@@ -203,7 +203,7 @@ class PercentagePromotion(_PromotionBase):
     @classmethod
     def _no_float(cls, value: Any) -> Any:
         if isinstance(value, float):
-            raise ValueError("write the percentage as text or a decimal, e.g. \"10\"")
+            raise ValueError('write the percentage as text or a decimal, e.g. "10"')
         return value
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, insert, or_, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -150,15 +150,15 @@ class Store:
                 promotion_usage.c.market == market
             )
         )
-        return {promotion: used for promotion, used in rows}
+        return {str(promotion): int(used) for promotion, used in rows}
 
     def add_promotion_use(self, session: Session, market: str, promotion: str, delta: int) -> None:
-        changed = session.execute(
+        changed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
             update(promotion_usage)
             .where(promotion_usage.c.market == market, promotion_usage.c.promotion == promotion)
             .values(used=promotion_usage.c.used + delta)
-        ).rowcount
-        if not changed:
+        )
+        if not changed.rowcount:
             session.execute(
                 insert(promotion_usage).values(
                     market=market, promotion=promotion, used=max(delta, 0)

@@ -30,7 +30,7 @@ from sqlalchemy.orm import registry, relationship
 
 from ..orders import GiftCard, HistoryEntry, LineItem, Order, PaymentTransaction, Shipment
 
-__all__ = ["metadata", "orders", "map_domain"]
+__all__ = ["map_domain", "metadata", "orders"]
 
 metadata = MetaData(
     naming_convention={
@@ -40,6 +40,7 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
 
 class Timestamp(TypeDecorator[datetime]):
     """A UTC instant: stored as UTC, always read back timezone-aware (SQLite forgets zones)."""
@@ -213,7 +214,9 @@ def map_domain() -> None:
         return
     mapper_registry.map_imperatively(LineItem, line_items)
     mapper_registry.map_imperatively(
-        PaymentTransaction, payment_transactions, properties={"metadata_": payment_transactions.c.metadata}
+        PaymentTransaction,
+        payment_transactions,
+        properties={"metadata_": payment_transactions.c.metadata},
     )
     mapper_registry.map_imperatively(Shipment, shipments)
     mapper_registry.map_imperatively(HistoryEntry, history)
@@ -224,12 +227,16 @@ def map_domain() -> None:
         version_id_col=orders.c.version,
         properties={
             "lines": relationship(
-                LineItem, order_by=line_items.c.position, cascade="all, delete-orphan",
+                LineItem,
+                order_by=line_items.c.position,
+                cascade="all, delete-orphan",
                 lazy="selectin",
             ),
             "transactions": relationship(
-                PaymentTransaction, order_by=payment_transactions.c.seq,
-                cascade="all, delete-orphan", lazy="selectin",
+                PaymentTransaction,
+                order_by=payment_transactions.c.seq,
+                cascade="all, delete-orphan",
+                lazy="selectin",
             ),
             "shipments": relationship(
                 Shipment, order_by=shipments.c.id, cascade="all, delete-orphan", lazy="selectin"

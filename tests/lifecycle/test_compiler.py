@@ -1,0 +1,184 @@
+"""The compiled lifecycles: shared per variant, refusing with reasons, drawn as Mermaid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+import oms_sdk.lifecycle._compiler as compiler_module
+from oms_sdk import OMS, Money, TransitionNotAllowed
+from oms_sdk.lifecycle import LifecycleCompiler
+from oms_sdk.policy import MarketPolicy, load_policies
+
+EXAMPLES = "config_examples"
+
+
+@pytest.fixture(scope="module")
+def markets() -> dict[str, MarketPolicy]:
+    return {m.code: m for m in load_policies(EXAMPLES)}
+
+
+@dataclass
+class FakeOrder:
+    """The smallest object the guards can read: a flyweight like the real aggregate."""
+
+    number: str = "EU-000001"
+    status: str = "draft"
+    payment_status: str = "unpaid"
+    fulfillment_status: str = "unfulfilled"
+    customer_email: str | None = None
+    payment_method: str | None = "card"
+    archived_at: datetime | None = None
+    line_count: int = 0
+    has_billing_address: bool = False
+    shipping_problem: str | None = None
+    total_money: Money = field(default_factory=lambda: Money(1000, "EUR"))
+    captured: Money = field(default_factory=lambda: Money(0, "EUR"))
+    refundable: Money = field(default_factory=lambda: Money(0, "EUR"))
+    last_captured_at: datetime | None = None
+    shipped_count: int = 0
+    all_shipped: bool = False
+
+
+def test_one_lifecycle_per_variant_is_built_once(markets: dict[str, MarketPolicy]) -> None:
+    compiler = LifecycleCompiler()
+    first = compiler.compile_market(markets["EU"])
+    again = compiler.compile_market(markets["EU"])
+    assert [a is b for a, b in zip(first, again, strict=True)] == [True] * 4
+    assert compiler.built == 1 + len(markets["EU"].payment_methods)
+
+
+def test_no_machine_is_built_per_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[Any] = []
+    real = compiler_module.Machine
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        built.append(kwargs.get("states"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(compiler_module, "Machine", counting)
+    oms = OMS.open(EXAMPLES, "sqlite://")
+    at_open = len(built)
+    assert at_open == sum(1 + len(m.payment_methods) for m in oms.policies)
+    address = {"name": "A", "line1": "1 Rue", "city": "Paris", "postal_code": "75001",
+               "country": "FR"}
+    for index in range(25):
+        order = oms.create_order("EU", customer_email=f"c{index}@example.com")
+        oms.add_line_item(order.id, "TEE-ORG-M", 1)
+        oms.set_addresses(order.id, address)
+        oms.select_shipping_method(order.id, "standard")
+        oms.select_payment_method(order.id, "card", payment_source="tok_visa")
+        oms.place(order.id)
+        oms.capture(order.id)
+        oms.approve(order.id)
+        oms.ship(order.id)
+    assert len(built) == at_open, "orders must never cause a Machine to be built"
+    assert oms.compiler.built == at_open
+
+
+def test_refusal_names_order_trigger_statuses_and_reason(markets: dict[str, MarketPolicy]) -> None:
+    lifecycle = LifecycleCompiler().lifecycle(markets["EU"], "card")
+    order = FakeOrder(number="EU-001042", status="cancelled", payment_status="voided")
+    with pytest.raises(TransitionNotAllowed) as caught:
+        lifecycle.fire(order, "capture")
+    message = str(caught.value)
+    assert message.startswith("cannot capture order EU-001042 (cancelled/voided/unfulfilled)")
+    assert "status is cancelled" in message
+    assert caught.value.reasons == ("status is cancelled (allowed in: approved, placed)",)
+    assert order.status == "cancelled"
+
+    order = FakeOrder(status="placed", payment_status="voided")
+    with pytest.raises(TransitionNotAllowed, match="payment_status is voided"):
+        lifecycle.fire(order, "capture")
+
+
+def test_place_lists_every_missing_piece(markets: dict[str, MarketPolicy]) -> None:
+    lifecycle = LifecycleCompiler().lifecycle(markets["EU"], "card")
+    order = FakeOrder(status="pending", shipping_problem="no shipping method is selected")
+    reasons = lifecycle.reasons(order, "place", {})
+    assert reasons == [
+        "the order has no line items",
+        "the order has no customer e-mail",
+        "the order has no billing address",
+        "no shipping method is selected",
+    ]
+
+
+def test_free_variant_needs_a_zero_total(markets: dict[str, MarketPolicy]) -> None:
+    lifecycle = LifecycleCompiler().lifecycle(markets["EU"], None)
+    ready = {"line_count": 1, "customer_email": "a@b.co", "has_billing_address": True}
+    order = FakeOrder(status="pending", payment_method=None, **ready)  # type: ignore[arg-type]
+    assert lifecycle.reasons(order, "place", {}) == [
+        "no payment method is selected and the total is €10.00"
+    ]
+    order.total_money = Money(0, "EUR")
+    assert lifecycle.allows(order, "place")
+    assert "capture" not in lifecycle.definition.triggers
+
+
+def test_require_capture_decides_approval(markets: dict[str, MarketPolicy]) -> None:
+    compiler = LifecycleCompiler()
+    manual = compiler.lifecycle(markets["EU"], "card")
+    delayed = compiler.lifecycle(markets["JP"], "card")
+    order = FakeOrder(status="placed", payment_status="authorized")
+    assert manual.reasons(order, "approve", {}) == [
+        "payment_status is authorized: this payment method requires capture before approval"
+    ]
+    assert delayed.allows(order, "approve")
+    delayed.fire(order, "approve")
+    assert order.status == "review"
+    delayed.fire(order, "pass_review")
+    assert order.status == "approved"
+
+
+def test_auto_place_makes_authorize_place(markets: dict[str, MarketPolicy]) -> None:
+    compiler = LifecycleCompiler()
+    paypal = compiler.lifecycle(markets["EU"], "paypal").definition
+    card = compiler.lifecycle(markets["EU"], "card").definition
+    assert [t.dest for t in paypal.transitions if t.trigger == "authorize"] == ["placed"]
+    assert [t.dest for t in card.transitions if t.trigger == "authorize"] == [None]
+    placed_paypal = next(s for s in paypal.states if s.name == "placed")
+    placed_card = next(s for s in card.states if s.name == "placed")
+    assert placed_paypal.on_enter == ("on_placed", "auto_capture")
+    assert placed_card.on_enter == ("on_placed",)
+
+
+def test_capture_modes_are_described(markets: dict[str, MarketPolicy]) -> None:
+    compiler = LifecycleCompiler()
+    modes = {
+        (m, p): compiler.lifecycle(markets[m], p).definition.capture_mode
+        for m, p in [("EU", "card"), ("EU", "paypal"), ("US", "card"), ("JP", "card")]
+    }
+    assert modes[("EU", "card")] == "manual"
+    assert modes[("EU", "paypal")] == "automatic at authorization; auto-place on authorization"
+    assert modes[("US", "card")] == "automatic up to $500.00, manual above"
+    assert modes[("JP", "card")] == "manual; delayed (fulfillment may start before capture)"
+
+
+def test_refund_window(markets: dict[str, MarketPolicy]) -> None:
+    lifecycle = LifecycleCompiler().lifecycle(markets["EU"], "card")
+    days = markets["EU"].rules.refund_window_days
+    assert days is not None
+    captured_at = datetime(2026, 1, 1, tzinfo=UTC)
+    order = FakeOrder(
+        status="approved", payment_status="paid", last_captured_at=captured_at,
+        captured=Money(1000, "EUR"), refundable=Money(1000, "EUR"),
+    )
+    inside = datetime(2026, 1, 1 + days - 1, tzinfo=UTC) if days < 28 else captured_at
+    assert lifecycle.allows(order, "refund", now=inside, amount=Money(100, "EUR"))
+    late = datetime(2027, 1, 1, tzinfo=UTC)
+    reasons = lifecycle.reasons(order, "refund", {"now": late, "amount": Money(100, "EUR")})
+    assert reasons == [f"the refund window of {days} days after capture has passed"]
+
+
+def test_mermaid_diagram_shows_states_triggers_and_guards(
+    markets: dict[str, MarketPolicy],
+) -> None:
+    text = LifecycleCompiler().lifecycle(markets["JP"], "card").mermaid()
+    assert "stateDiagram-v2" in text
+    assert "placed --> review: approve [authorized_or_paid]" in text
+    assert "review --> approved: pass_review" in text
+    assert "[*] --> draft" in text

@@ -1,0 +1,83 @@
+"""The ``oms`` command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from oms_sdk import OMS
+from oms_sdk.cli import app
+
+runner = CliRunner()
+
+
+def test_policy_check_prints_every_market_and_capture_mode() -> None:
+    result = runner.invoke(app, ["policy", "check", "config_examples"])
+    assert result.exit_code == 0, result.output
+    for expected in ("EU", "US", "JP", "NO", "KW", "automatic up to $500.00, manual above",
+                     "delayed (fulfillment may start before capture)", "pass_review",
+                     "draft → pending → placed → review → approved → cancelled"):
+        assert expected in result.output
+    assert "ok: 5 market(s)" in result.output
+
+
+def test_policy_check_lists_all_problems_and_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "markets:\n"
+        "  - code: ZZ\n"
+        "    name: Broken\n"
+        "    currency: XXX\n"
+        "    colour: blue\n"
+        "    prices: {items: {A: {name: a, price: '1'}}}\n"
+        "    payment_methods:\n"
+        "      - {code: card, name: Card, gateway: stripe}\n"
+    )
+    result = runner.invoke(app, ["policy", "check", str(bad)])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert f"{bad}:4: markets[0].currency:" in output
+    assert f"{bad}:5: markets[0].colour: unknown key 'colour'" in output
+
+
+def test_policy_schema_is_json_schema() -> None:
+    result = runner.invoke(app, ["policy", "schema"])
+    assert result.exit_code == 0
+    schema = json.loads(result.output)
+    assert schema["$schema"].endswith("2020-12/schema")
+    assert "markets" in schema["properties"]
+
+
+def test_diagram_prints_mermaid(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["diagram", "--market", "JP", "--payment-method", "card"])
+    assert result.exit_code == 0, result.output
+    assert "stateDiagram-v2" in result.output
+    assert "review --> approved: pass_review" in result.output
+    target = tmp_path / "jp.mmd"
+    result = runner.invoke(app, ["diagram", "-m", "US", "-p", "card", "-o", str(target)])
+    assert result.exit_code == 0
+    assert "fraud_review" in target.read_text()
+
+
+def test_diagram_unknown_market_fails_cleanly() -> None:
+    result = runner.invoke(app, ["diagram", "--market", "ZZ"])
+    assert result.exit_code == 1
+    assert "ZZ" in result.output
+
+
+def test_demo_runs_every_scenario_on_a_sqlite_file(tmp_path: Path) -> None:
+    database = tmp_path / "demo.sqlite3"
+    result = runner.invoke(app, ["demo", "--database", str(database)])
+    assert result.exit_code == 0, result.output
+    assert "demo done: 9 orders" in result.output
+    with OMS.open("config_examples", f"sqlite:///{database}") as oms:
+        orders = {o.number: o for o in oms.list_orders(archived=None)}
+        finals = sorted((o.status, o.payment_status, o.fulfillment_status)
+                        for o in orders.values())
+    assert len(orders) == 9
+    assert ("cancelled", "voided", "unfulfilled") in finals
+    assert ("cancelled", "refunded", "unfulfilled") in finals
+    assert ("approved", "partially_refunded", "fulfilled") in finals
+    assert ("approved", "paid", "not_required") in finals
