@@ -27,6 +27,8 @@ from .errors import (
     IdempotencyConflict,
     InvalidOrderInput,
     PaymentDeclined,
+    PolicyError,
+    PolicyProblem,
     TransitionNotAllowed,
 )
 from .lifecycle import (
@@ -109,13 +111,21 @@ class OMS:
         self.actor = actor
         self.compiler = compiler or LifecycleCompiler()
         self._shipments = ShipmentLifecycle()
+        missing = [
+            PolicyProblem(
+                policies.origin(market.code),
+                f"markets[{market.code}].payment_methods[{method.code}].gateway",
+                None,
+                f"gateway {method.gateway!r} is not registered "
+                f"(registered: {', '.join(sorted(self.gateways)) or 'none'})",
+            )
+            for market in policies
+            for method in market.payment_methods
+            if method.gateway not in self.gateways
+        ]
+        if missing:
+            raise PolicyError(missing)
         for market in policies:
-            for method in market.payment_methods:
-                if method.gateway not in self.gateways:
-                    raise InvalidOrderInput(
-                        f"market {market.code}: payment method {method.code} needs gateway "
-                        f"{method.gateway!r}, which is not registered"
-                    )
             self.compiler.compile_market(market)
 
     @classmethod

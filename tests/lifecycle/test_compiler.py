@@ -39,6 +39,7 @@ class FakeOrder:
     captured: Money = field(default_factory=lambda: Money(0, "EUR"))
     refundable: Money = field(default_factory=lambda: Money(0, "EUR"))
     last_captured_at: datetime | None = None
+    authorized_at: datetime | None = None
     shipped_count: int = 0
     all_shipped: bool = False
 
@@ -172,6 +173,18 @@ def test_refund_window(markets: dict[str, MarketPolicy]) -> None:
     late = datetime(2027, 1, 1, tzinfo=UTC)
     reasons = lifecycle.reasons(order, "refund", {"now": late, "amount": Money(100, "EUR")})
     assert reasons == [f"the refund window of {days} days after capture has passed"]
+
+
+def test_authorization_validity_bounds_capture(markets: dict[str, MarketPolicy]) -> None:
+    lifecycle = LifecycleCompiler().lifecycle(markets["EU"], "card")
+    days = markets["EU"].payment_method("card").authorization_validity_days  # type: ignore[union-attr]
+    authorized_at = datetime(2026, 3, 1, tzinfo=UTC)
+    order = FakeOrder(status="placed", payment_status="authorized", authorized_at=authorized_at)
+    assert lifecycle.allows(order, "capture", now=authorized_at)
+    late = datetime(2026, 3, 1 + days + 1, tzinfo=UTC)
+    assert lifecycle.reasons(order, "capture", {"now": late}) == [
+        f"the authorization expired on 2026-03-{1 + days:02d} (valid {days} days)"
+    ]
 
 
 def test_mermaid_diagram_shows_states_triggers_and_guards(

@@ -1,4 +1,4 @@
-"""Policy steps: inserted as data, refused with file, key path and line when they break the graph."""
+"""Policy steps: inserted as data; refused with file, key path and line when they break."""
 
 from __future__ import annotations
 

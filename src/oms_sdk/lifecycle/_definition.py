@@ -291,7 +291,10 @@ def _money_flow(
         TransitionSpec("unarchive", (*live, cancelled), None, (g.ARCHIVED,), ("unarchive",)),
     ]
     if payment_method is not None:
-        specs.insert(0, TransitionSpec("capture", live, None, (g.CAPTURABLE,), ("capture",)))
+        validity = g.authorization_valid(payment_method.authorization_validity_days)
+        specs.insert(
+            0, TransitionSpec("capture", live, None, (g.CAPTURABLE, validity), ("capture",))
+        )
     return specs
 
 

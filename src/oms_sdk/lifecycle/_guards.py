@@ -51,6 +51,8 @@ class OrderFacts(Protocol):
     @property
     def last_captured_at(self) -> datetime | None: ...
     @property
+    def authorized_at(self) -> datetime | None: ...
+    @property
     def shipped_count(self) -> int: ...
     @property
     def all_shipped(self) -> bool: ...
@@ -162,6 +164,22 @@ def refund_window(days: int) -> Guard:
         return None
 
     return Guard(f"within_{days}_day_refund_window", check)
+
+
+def authorization_valid(days: int) -> Guard:
+    """Captures only while the authorization is younger than ``days`` (``ctx['now']``)."""
+
+    def check(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
+        authorized_at = order.authorized_at
+        now: datetime | None = ctx.get("now")
+        if authorized_at is None or now is None:
+            return None
+        if now - authorized_at > timedelta(days=days):
+            expired = authorized_at + timedelta(days=days)
+            return f"the authorization expired on {expired:%Y-%m-%d} (valid {days} days)"
+        return None
+
+    return Guard(f"authorization_valid_{days}_days", check)
 
 
 HAS_LINE_ITEMS = Guard("has_line_items", _has_lines)

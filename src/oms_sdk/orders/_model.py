@@ -313,6 +313,11 @@ class Order:
         ]
         return max(times) if times else None
 
+    @property
+    def authorized_at(self) -> datetime | None:
+        authorization = self.authorization()
+        return authorization.created_at if authorization is not None else None
+
     def authorization(self) -> PaymentTransaction | None:
         """The succeeded authorization that captures and voids refer to."""
         return next(

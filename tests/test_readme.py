@@ -1,0 +1,32 @@
+"""The README's embedding example runs as written."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_embedding_example_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) == 1
+    shutil.copytree(ROOT / "config_examples", tmp_path / "config_examples")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0], "README.md", "exec"), {"__name__": "readme"})
+    printed = capsys.readouterr().out.split()
+    assert printed[:3] == ["EU-000001", "approved", "partially_refunded"]
+    assert (tmp_path / "orders.sqlite3").exists()
+
+
+def test_readme_quick_start_matches_ci() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_command = 'pip install -e ".[dev]" && pytest'
+    assert test_command in readme
+    assert test_command in ci
