@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..money import Money
 from ._model import GiftCard, HistoryEntry, Order
@@ -39,7 +39,7 @@ class Address(_View):
     city: str
     postal_code: str
     region: str | None = None
-    country: str
+    country: str = Field(pattern=r"^[A-Z]{2}$")
     phone: str | None = None
 
 
