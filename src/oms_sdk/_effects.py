@@ -213,7 +213,17 @@ class OrderEffects:
 
     def refund(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
         amount = self._amount(order, ctx, order.refundable, "refund")
+        full = amount == order.refundable
         self._refund(order, amount)
+        if full:  # a full refund closes the order: release what is still only authorized
+            self._void_rest(order)
+
+    def _void_rest(self, order: Order) -> None:
+        authorization = order.authorization()
+        if authorization is not None and order.capturable.minor > 0:
+            self._move(
+                order, TransactionKind.VOID, order.capturable, reference=authorization.reference
+            )
 
     def _refund(self, order: Order, amount: Money) -> None:
         """Refund ``amount`` across the captures, newest first, each within what it has left."""
@@ -238,11 +248,7 @@ class OrderEffects:
         """Cancel: refund what was captured, void what is still only authorized."""
         if order.refundable.minor > 0:
             self._refund(order, order.refundable)
-        authorization = order.authorization()
-        if authorization is not None and order.capturable.minor > 0:
-            self._move(
-                order, TransactionKind.VOID, order.capturable, reference=authorization.reference
-            )
+        self._void_rest(order)
 
     # -- holds ----------------------------------------------------------------------------
 
@@ -256,7 +262,12 @@ class OrderEffects:
             promotion = next(p for p in self.market.promotions if p.code == code)
             problem = promotion_problem(promotion, goods, self.now, usage.get(code, 0))
             if problem is not None:
-                raise InvalidOrderInput(f"cannot use {code}: {problem}", order=order.number)
+                remedy = (
+                    "remove the coupon" if promotion.coupon else "call OMS.refresh() to re-price"
+                )
+                raise InvalidOrderInput(
+                    f"{problem}: {remedy}, then place the order again", order=order.number
+                )
             if promotion.usage_limit is not None:
                 self.store.add_promotion_use(self.session, order.market, code, 1)
         if order.gift_card_code and order.gift_card > 0:

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from ._effects import OrderEffects
 from .errors import (
@@ -266,6 +267,7 @@ class OMS:
                 if effects.notes:
                     step.detail = {**(step.detail or {}), **effects.notes}
                 order.updated_at = now
+                flag_modified(order, "updated_at")  # every command bumps the version
                 self._history(session, order, before, step, now, actor)
                 session.flush()
                 view = OrderView.of(order)
@@ -301,6 +303,7 @@ class OMS:
             for outcome in effects.outcomes:
                 order.record(outcome.to_row())
             order.updated_at = now
+            flag_modified(order, "updated_at")
             step = _Step(
                 f"{command}_failed",
                 effects.outcomes[-1].amount,
@@ -634,6 +637,21 @@ class OMS:
             "apply_gift_card", order, run, idempotency_key=idempotency_key, args={"code": code}
         )
 
+    def refresh(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
+        """Re-price a cart from the current price list, promotions and gift card balance.
+
+        Every cart command re-prices; call this when time alone changed the price (a promotion
+        expired) and ``place`` refused the stale quote.
+        """
+
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            self._cart(o, "refresh")
+            total = o.total
+            self._refresh(session, o, fx)
+            return _Step("refresh", detail={"total_changed": total != o.total})
+
+        return self._command("refresh", order, run, idempotency_key=idempotency_key)
+
     # -- lifecycle commands ---------------------------------------------------------------
 
     def _trigger(
@@ -642,13 +660,10 @@ class OMS:
         order: str,
         *,
         idempotency_key: str | None,
-        amount: Money | str | int | Decimal | None = None,
-        reprice_first: bool = False,
+        amount: Money | str | Decimal | None = None,
     ) -> OrderView:
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
             value = _money(amount, o.currency) if amount is not None else None
-            if reprice_first and o.status in _EDITABLE and o.authorization() is None:
-                self._refresh(session, o, fx)
             known = len(o.transactions)
             self._fire(o, fx, trigger, amount=value)
             moved = [t for t in o.transactions[known:] if t.succeeded]
@@ -668,9 +683,7 @@ class OMS:
 
     def authorize(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
         """Authorize the payment without placing; with ``auto_place`` this places the order."""
-        return self._trigger(
-            "authorize", order, idempotency_key=idempotency_key, reprice_first=True
-        )
+        return self._trigger("authorize", order, idempotency_key=idempotency_key)
 
     def place(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
         """Check the order, authorize its payment, place it; auto-capture when policy says so.
@@ -678,7 +691,7 @@ class OMS:
         A declined payment raises ``PaymentDeclined``; the order stays pending with the failed
         authorization on its ledger, ready for another payment source.
         """
-        return self._trigger("place", order, idempotency_key=idempotency_key, reprice_first=True)
+        return self._trigger("place", order, idempotency_key=idempotency_key)
 
     def approve(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
         return self._trigger("approve", order, idempotency_key=idempotency_key)
@@ -686,7 +699,7 @@ class OMS:
     def capture(
         self,
         order: str,
-        amount: Money | str | int | Decimal | None = None,
+        amount: Money | str | Decimal | None = None,
         *,
         idempotency_key: str | None = None,
     ) -> OrderView:
@@ -696,7 +709,7 @@ class OMS:
     def refund(
         self,
         order: str,
-        amount: Money | str | int | Decimal | None = None,
+        amount: Money | str | Decimal | None = None,
         *,
         idempotency_key: str | None = None,
     ) -> OrderView:
@@ -889,5 +902,13 @@ def _line(order: Order, sku: str) -> LineItem:
     return line
 
 
-def _money(value: Money | str | int | Decimal, currency: str) -> Money:
-    return value if isinstance(value, Money) else Money.parse(value, currency)
+def _money(value: Money | str | Decimal, currency: str) -> Money:
+    """Read a command's amount. An int is refused: is 10 ten euros or ten cents?"""
+    if isinstance(value, Money):
+        return value
+    if isinstance(value, int):
+        raise InvalidOrderInput(
+            f"ambiguous amount {value!r}: pass Money({value}, {currency!r}) for minor units "
+            f"or the string {str(value)!r} for major units"
+        )
+    return Money.parse(value, currency)

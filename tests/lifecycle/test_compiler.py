@@ -37,6 +37,7 @@ class FakeOrder:
     shipping_problem: str | None = None
     total_money: Money = field(default_factory=lambda: Money(1000, "EUR"))
     captured: Money = field(default_factory=lambda: Money(0, "EUR"))
+    capturable: Money = field(default_factory=lambda: Money(1000, "EUR"))
     refundable: Money = field(default_factory=lambda: Money(0, "EUR"))
     last_captured_at: datetime | None = None
     authorized_at: datetime | None = None
@@ -166,6 +167,7 @@ def test_refund_window(markets: dict[str, MarketPolicy]) -> None:
     captured_at = datetime(2026, 1, 1, tzinfo=UTC)
     order = FakeOrder(
         status="approved", payment_status="paid", last_captured_at=captured_at,
+        capturable=Money(0, "EUR"),
         captured=Money(1000, "EUR"), refundable=Money(1000, "EUR"),
     )
     inside = datetime(2026, 1, 1 + days - 1, tzinfo=UTC) if days < 28 else captured_at

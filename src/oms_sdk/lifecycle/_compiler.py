@@ -103,13 +103,19 @@ class Lifecycle:
     def fire(self, order: OrderFacts, trigger: str, **ctx: Any) -> None:
         """Run ``trigger`` on ``order`` or raise ``TransitionNotAllowed`` with every reason."""
         event = self._events.get(trigger)
-        if event is None or not event.trigger(order, **ctx):
+        if (
+            event is None
+            or order.status not in event.transitions
+            or not event.trigger(order, **ctx)
+        ):
             raise self.refusal(order, trigger, ctx)
 
     def try_fire(self, order: OrderFacts, trigger: str, **ctx: Any) -> bool:
         """Run ``trigger`` if its guards allow it; False (and nothing changed) otherwise."""
         event = self._events.get(trigger)
-        return bool(event is not None and event.trigger(order, **ctx))
+        if event is None or order.status not in event.transitions:
+            return False  # checked here: transitions would log a warning for every such call
+        return bool(event.trigger(order, **ctx))
 
     # -- introspection --------------------------------------------------------------------
 

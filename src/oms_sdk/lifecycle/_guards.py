@@ -47,6 +47,8 @@ class OrderFacts(Protocol):
     @property
     def captured(self) -> Money: ...
     @property
+    def capturable(self) -> Money: ...
+    @property
     def refundable(self) -> Money: ...
     @property
     def last_captured_at(self) -> datetime | None: ...
@@ -73,12 +75,11 @@ class Guard:
         return self.check(event.model, event.kwargs) is None
 
 
-def _statuses(name: str, attribute: str, allowed: frozenset[str], hint: str = "") -> Guard:
-    suffix = f": {hint}" if hint else ""
+def _statuses(name: str, attribute: str, allowed: frozenset[str]) -> Guard:
 
     def check(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
         value = getattr(order, attribute)
-        return None if value in allowed else f"{attribute} is {value}{suffix}"
+        return None if value in allowed else f"{attribute} is {value}"
 
     return Guard(name, check)
 
@@ -132,13 +133,7 @@ def _closed(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
     if order.status == OrderStatus.CANCELLED:
         return None
     done = order.fulfillment_status in (FulfillmentStatus.FULFILLED, FulfillmentStatus.NOT_REQUIRED)
-    settled = order.payment_status in (
-        PaymentStatus.PAID,
-        PaymentStatus.PARTIALLY_REFUNDED,
-        PaymentStatus.REFUNDED,
-        PaymentStatus.FREE,
-    )
-    if order.status == OrderStatus.APPROVED and done and settled:
+    if order.status == OrderStatus.APPROVED and done and _settled(order):
         return None
     return "only cancelled orders, or approved orders that are paid and fulfilled, can be archived"
 
@@ -195,11 +190,19 @@ CLOSED = Guard("closed", _closed)
 NOT_ARCHIVED = Guard("not_archived", _not_archived)
 ARCHIVED = Guard("archived", _archived)
 
-CAPTURABLE = _statuses(
-    "capturable",
-    "payment_status",
-    frozenset({PaymentStatus.AUTHORIZED, PaymentStatus.PARTIALLY_PAID}),
+
+def _capturable(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
+    if order.payment_status not in _CAPTURE_FROM:
+        return f"payment_status is {order.payment_status}"
+    if order.capturable.is_zero():
+        return "nothing is left to capture"
+    return None
+
+
+_CAPTURE_FROM = frozenset(
+    {PaymentStatus.AUTHORIZED, PaymentStatus.PARTIALLY_PAID, PaymentStatus.PARTIALLY_REFUNDED}
 )
+CAPTURABLE = Guard("capturable", _capturable)
 REFUNDABLE = _statuses(
     "refundable",
     "payment_status",
@@ -215,20 +218,37 @@ NOT_PARTIALLY_AUTHORIZED = _statuses(
     frozenset(set(PaymentStatus) - {PaymentStatus.PARTIALLY_AUTHORIZED}),
 )
 
-_SETTLED = frozenset({PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.FREE})
+
+def _settled(order: OrderFacts) -> bool:
+    """Free, or captured with nothing left to capture (refunds since do not matter)."""
+    if order.payment_status == PaymentStatus.FREE:
+        return True
+    captured_states = (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
+    return order.payment_status in captured_states and order.capturable.is_zero()
+
+
+def _paid_before_approval(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
+    if _settled(order):
+        return None
+    return (
+        f"payment_status is {order.payment_status}: "
+        "this payment method requires capture before approval"
+    )
+
+
+_DELAYED_OK = frozenset(
+    {
+        PaymentStatus.AUTHORIZED,
+        PaymentStatus.PARTIALLY_PAID,
+        PaymentStatus.PAID,
+        PaymentStatus.PARTIALLY_REFUNDED,
+        PaymentStatus.FREE,
+    }
+)
 
 
 def approvable(require_capture: bool) -> Guard:
     """Approval needs the money captured, unless the method allows delayed capture."""
     if require_capture:
-        return _statuses(
-            "paid_before_approval",
-            "payment_status",
-            _SETTLED,
-            "this payment method requires capture before approval",
-        )
-    return _statuses(
-        "authorized_or_paid",
-        "payment_status",
-        _SETTLED | {PaymentStatus.AUTHORIZED, PaymentStatus.PARTIALLY_PAID},
-    )
+        return Guard("paid_before_approval", _paid_before_approval)
+    return _statuses("authorized_or_paid", "payment_status", _DELAYED_OK)

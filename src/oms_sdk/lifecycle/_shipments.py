@@ -48,7 +48,7 @@ class ShipmentLifecycle:
             return (
                 f"{trigger!r} is not a shipment trigger (known: {', '.join(SHIPMENT_TRANSITIONS)})"
             )
-        if event.trigger(shipment):
+        if shipment.status in event.transitions and event.trigger(shipment):
             return None
         sources = ", ".join(s.value for s in SHIPMENT_TRANSITIONS[trigger][0])
         return f"shipment {shipment.number} is {shipment.status} (allowed from: {sources})"
