@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from oms_sandbox_payments import SandboxGateway
 from pydantic import ValidationError
 
 from oms_sdk import (
@@ -31,7 +32,7 @@ from oms_sdk import (
     PaymentDeclined,
     TransitionNotAllowed,
 )
-from oms_sdk.payments import ManualGateway, SandboxGateway
+from oms_sdk.payments import ManualGateway
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "config_examples"
@@ -994,6 +995,7 @@ def test_coupon_outside_its_window_is_refused(clock: FakeClock) -> None:
 
 
 LIMITED_POLICY = """\
+plugins: [sandbox]
 markets:
   - code: LM
     name: Limited coupon market

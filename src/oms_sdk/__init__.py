@@ -13,13 +13,18 @@ from .errors import (
     OMSError,
     OrderError,
     OrderNotFound,
+    OutOfStock,
+    PaymentActionRequired,
     PaymentAmountError,
     PaymentDeclined,
     PaymentError,
+    PluginError,
     PolicyError,
     PolicyProblem,
     TransitionNotAllowed,
 )
+from .events import OrderEvent
+from .hookspecs import hookimpl
 from .lifecycle import FulfillmentStatus, OrderStatus, PaymentStatus, ShipmentStatus
 from .money import Money
 from .orders import (
@@ -32,14 +37,16 @@ from .orders import (
     Totals,
     TransactionView,
 )
-from .payments import GatewayResult, PaymentGateway, PaymentRequest
+from .payments import AsyncPaymentGateway, GatewayResult, PaymentGateway, PaymentRequest
 from .policy import MarketPolicy, PaymentMethodPolicy, PolicySet, load_policies
+from .shipping import ShipmentPlan
 
 __version__ = "0.1.0"
 
 __all__ = [
     "OMS",
     "Address",
+    "AsyncPaymentGateway",
     "CurrencyMismatch",
     "FulfillmentStatus",
     "GatewayResult",
@@ -54,9 +61,12 @@ __all__ = [
     "MoneyError",
     "OMSError",
     "OrderError",
+    "OrderEvent",
     "OrderNotFound",
     "OrderStatus",
     "OrderView",
+    "OutOfStock",
+    "PaymentActionRequired",
     "PaymentAmountError",
     "PaymentDeclined",
     "PaymentError",
@@ -64,14 +74,17 @@ __all__ = [
     "PaymentMethodPolicy",
     "PaymentRequest",
     "PaymentStatus",
+    "PluginError",
     "PolicyError",
     "PolicyProblem",
     "PolicySet",
+    "ShipmentPlan",
     "ShipmentStatus",
     "ShipmentView",
     "Totals",
     "TransactionView",
     "TransitionNotAllowed",
     "__version__",
+    "hookimpl",
     "load_policies",
 ]

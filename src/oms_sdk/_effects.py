@@ -3,8 +3,9 @@
 The compiled lifecycle calls these by name (see ``LifecycleEffects``), inside the command's unit
 of work. Money movements go through the order's payment gateway; every answer, good or bad,
 becomes a row of the order's ledger. A declined or broken gateway call raises
-``PaymentDeclined`` *after* recording the failed row in ``failed``, so the facade can roll the
-command back and still keep the decline on record.
+``PaymentDeclined`` (``PaymentActionRequired`` when the customer must act) *after* keeping the
+gateway's answer in ``outcomes``, so the facade can roll the command back and still keep every
+answer on record. Inventory and shipping integrations are reached through the plugin hooks.
 """
 
 from __future__ import annotations
@@ -18,10 +19,24 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from .errors import GiftCardError, InvalidOrderInput, PaymentAmountError, PaymentDeclined
+from ._plugins import PluginHost
+from .errors import (
+    GiftCardError,
+    InvalidOrderInput,
+    PaymentActionRequired,
+    PaymentAmountError,
+    PaymentDeclined,
+)
 from .lifecycle import FulfillmentStatus, LifecycleDefinition, ShipmentStatus
 from .money import Money
-from .orders import Order, PaymentTransaction, Shipment, TransactionKind, promotion_problem
+from .orders import (
+    Order,
+    PaymentTransaction,
+    Shipment,
+    ShipmentLine,
+    TransactionKind,
+    promotion_problem,
+)
 from .payments import GatewayResult, PaymentGateway, PaymentRequest
 from .policy import MarketPolicy
 from .store import Store
@@ -29,6 +44,13 @@ from .store import Store
 __all__ = ["GatewayOutcome", "OrderEffects"]
 
 log = logging.getLogger("oms_sdk.payments")
+
+_OPERATIONS = {
+    TransactionKind.AUTHORIZATION: "authorize",
+    TransactionKind.CAPTURE: "capture",
+    TransactionKind.VOID: "void",
+    TransactionKind.REFUND: "refund",
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +68,7 @@ class GatewayOutcome:
     idempotency_key: str
     metadata: Mapping[str, Any]
     at: datetime
+    action_id: str | None = None
 
     def to_row(self) -> PaymentTransaction:
         return PaymentTransaction(
@@ -61,6 +84,7 @@ class GatewayOutcome:
             idempotency_key=self.idempotency_key,
             metadata=dict(self.metadata),
             created_at=self.at,
+            action_id=self.action_id,
         )
 
 
@@ -71,7 +95,7 @@ class OrderEffects:
     store: Store
     session: Session
     market: MarketPolicy
-    gateways: Mapping[str, PaymentGateway]
+    plugins: PluginHost
     now: datetime
     command_key: str
     outcomes: list[GatewayOutcome] = field(default_factory=list)
@@ -89,7 +113,7 @@ class OrderEffects:
                 f"order {order.number} has no payment method of market {self.market.code}",
                 order=order.number,
             )
-        return self.gateways[method.gateway]
+        return self.plugins.gateways[method.gateway]
 
     def _key(self, order: Order, kind: TransactionKind) -> str:
         self._calls += 1
@@ -114,19 +138,19 @@ class OrderEffects:
             payment_source=order.payment_source if kind is TransactionKind.AUTHORIZATION else None,
             reference=reference,
         )
-        operation = {
-            TransactionKind.AUTHORIZATION: gateway.authorize,
-            TransactionKind.CAPTURE: gateway.capture,
-            TransactionKind.VOID: gateway.void,
-            TransactionKind.REFUND: gateway.refund,
-        }[kind]
+        operation = _OPERATIONS[kind]
         try:
-            result = operation(request)
+            answer = self.plugins.hook.oms_gateway_call(
+                gateway=gateway, operation=operation, request=request
+            )
+            if not isinstance(answer, GatewayResult):
+                raise TypeError(f"{operation} returned {type(answer).__name__}, not GatewayResult")
+            result = answer
         except Exception as exc:  # a broken gateway is a failed transaction, not a crash
             log.warning(
                 "gateway %s failed on %s of %s: %s",
                 gateway.name,
-                kind,
+                operation,
                 order.number,
                 type(exc).__name__,
             )
@@ -147,9 +171,17 @@ class OrderEffects:
             idempotency_key=key,
             metadata=dict(result.metadata),
             at=self.now,
+            action_id=result.action_id if result.pending else None,
         )
         self.outcomes.append(outcome)
         row = outcome.to_row()
+        if result.pending and result.action_id is not None:
+            raise PaymentActionRequired(
+                f"{kind.value} of {amount.format()} for order {order.number} needs the "
+                f"customer to complete action {result.action_id}",
+                order=order.number,
+                action_id=result.action_id,
+            )
         if outcome.succeeded or not raise_on_failure:
             order.record(row)
             if not outcome.succeeded:
@@ -250,6 +282,31 @@ class OrderEffects:
             self._refund(order, order.refundable)
         self._void_rest(order)
 
+    def complete_action(self, order: Order, row: PaymentTransaction) -> GatewayResult | None:
+        """Ask the gateway how a pending action ended; settle ``row``. None: still pending."""
+        gateway = self._gateway(order)
+        complete = getattr(gateway, "complete_action", None)
+        if complete is None:
+            raise InvalidOrderInput(
+                f"gateway {gateway.name} has no asynchronous actions", order=order.number
+            )
+        try:
+            result: GatewayResult = complete(row.action_id)
+        except Exception as exc:
+            result = GatewayResult.failed(
+                row.money, "gateway_error", f"{type(exc).__name__}: {exc}"
+            )
+        if result.pending:
+            return None
+        row.pending = False
+        row.succeeded = result.success
+        row.reference = result.reference
+        row.error_code = None if result.success else (result.error_code or "declined")
+        row.error_message = None if result.success else (result.error_message or "declined")
+        row.metadata_ = {**row.metadata_, **result.metadata, "completed_at": self.now.isoformat()}
+        order.payment_status = order.derive_payment_status().value
+        return result
+
     # -- holds ----------------------------------------------------------------------------
 
     def reserve(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
@@ -278,11 +335,31 @@ class OrderEffects:
                     f"{order.money(order.gift_card).format()}; apply it again"
                 )
             card.balance -= order.gift_card
+        self._plan_shipments(order)
         order.gift_card_held = True
+
+    def _plan_shipments(self, order: Order) -> None:
+        plans = self.plugins.hook.oms_plan_shipments(
+            order=order, market=self.market, session=self.session
+        )
+        for index, plan in enumerate(plans or (), start=1):
+            order.shipments.append(
+                Shipment(
+                    number=f"{order.number}/{index}",
+                    lines=[ShipmentLine(sku=sku, quantity=qty) for sku, qty in plan.lines],
+                    stock_location=plan.stock_location,
+                )
+            )
+
+    def release_holds(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
+        """Cancel or full refund: give back stock, gift card balance and promotion uses, before
+        any money moves (so a plugin that fails here leaves the payment untouched)."""
+        self._release_holds(order)
 
     def _release_holds(self, order: Order) -> None:
         if not order.gift_card_held:
             return
+        self.plugins.hook.oms_release_stock(order=order, market=self.market, session=self.session)
         for code in order.promotions:
             promotion = next((p for p in self.market.promotions if p.code == code), None)
             if promotion is not None and promotion.usage_limit is not None:
@@ -297,19 +374,24 @@ class OrderEffects:
 
     def on_placed(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
         order.placed_at = self.now
-        if order.requires_shipping:
-            order.shipments.append(Shipment(number=f"{order.number}/1"))
-        else:
+        if not order.shipments:
             order.fulfillment_status = FulfillmentStatus.NOT_REQUIRED.value
 
     def on_approved(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
         order.approved_at = self.now
+        hook = self.plugins.hook
+        hook.oms_decrement_stock(order=order, market=self.market, session=self.session)
         if order.fulfillment_status == FulfillmentStatus.UNFULFILLED:
             order.fulfillment_status = FulfillmentStatus.IN_PROGRESS.value
+            hook.oms_fulfillment_started(
+                order=order,
+                shipments=list(order.shipments),
+                market=self.market,
+                session=self.session,
+            )
 
     def on_cancelled(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
         order.cancelled_at = self.now
-        self._release_holds(order)
         for shipment in order.shipments:
             if not shipment.has_shipped:
                 shipment.status = ShipmentStatus.CANCELLED.value
@@ -324,3 +406,17 @@ class OrderEffects:
 
     def unarchive(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
         order.archived_at = None
+
+    # -- what compiled guards ask of plugins --------------------------------------------------
+
+    def vetoes(self, order: Order, trigger: str, ctx: Mapping[str, Any]) -> list[str]:
+        if not self.plugins.has_guards:
+            return []
+        context = {k: v for k, v in ctx.items() if k != "effects"}
+        return self.plugins.guard_reasons(order, trigger, self.market, context)
+
+    def stock_problems(self, order: Order) -> list[str]:
+        found = self.plugins.hook.oms_stock_problems(
+            order=order, market=self.market, session=self.session
+        )
+        return [str(reason) for reasons in found for reason in reasons]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import uuid
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from ._effects import OrderEffects
+from ._plugins import PluginHost
 from .errors import (
     GiftCardError,
     IdempotencyConflict,
@@ -32,6 +34,7 @@ from .errors import (
     PolicyProblem,
     TransitionNotAllowed,
 )
+from .events import OrderEvent
 from .lifecycle import (
     BUILTIN_TRIGGERS,
     Lifecycle,
@@ -55,13 +58,14 @@ from .orders import (
     promotion_problem,
     reprice,
 )
-from .payments import ManualGateway, PaymentGateway, SandboxGateway
+from .payments import PaymentGateway
 from .policy import MarketPolicy, PolicySet, load_policies
 from .store import Store
 
 __all__ = ["OMS"]
 
 Clock = Callable[[], datetime]
+log = logging.getLogger("oms_sdk")
 _EDITABLE = (OrderStatus.DRAFT.value, OrderStatus.PENDING.value)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CARD_NUMBER = re.compile(r"^[\d -]{12,23}$")
@@ -100,14 +104,14 @@ class OMS:
         policies: PolicySet,
         store: Store,
         *,
-        gateways: Iterable[PaymentGateway] = (),
+        plugins: PluginHost | None = None,
         clock: Clock = _utcnow,
         actor: str = "system",
         compiler: LifecycleCompiler | None = None,
     ) -> None:
         self.policies = policies
         self.store = store
-        self.gateways: dict[str, PaymentGateway] = {g.name: g for g in gateways}
+        self.plugins = plugins or PluginHost(enabled=policies.plugins)
         self.clock = clock
         self.actor = actor
         self.compiler = compiler or LifecycleCompiler()
@@ -129,30 +133,33 @@ class OMS:
         for market in policies:
             self.compiler.compile_market(market)
 
+    @property
+    def gateways(self) -> Mapping[str, PaymentGateway]:
+        """Every payment gateway the plugins provide, by name."""
+        return self.plugins.gateways
+
     @classmethod
     def open(
         cls,
         policy_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         database_url: str | None = None,
         *,
-        gateways: Iterable[PaymentGateway] | None = None,
+        plugins: Sequence[object] = (),
+        gateways: Iterable[PaymentGateway] = (),
         clock: Clock = _utcnow,
         actor: str = "system",
     ) -> OMS:
-        """Load the policy files, open (and create) the database, compile every lifecycle.
+        """Load the policy files and plugins, open (and create) the database, compile.
 
         ``database_url`` defaults to ``$OMS_DATABASE_URL``, then to ``sqlite:///oms.sqlite3``.
-        ``gateways`` defaults to the built-in ``manual`` and ``sandbox`` gateways.
+        ``plugins`` are registered before the entry-point plugins the policy files enable;
+        ``gateways`` are used instead of any plugin's gateway of the same name (handy to keep
+        a handle on a test gateway).
         """
         paths = [policy_path] if isinstance(policy_path, str | os.PathLike) else policy_path
-        registered: list[PaymentGateway] = (
-            list(gateways) if gateways is not None else [ManualGateway(), SandboxGateway()]
-        )
-        policies = load_policies(
-            *paths, known_gateways={g.name for g in registered}, checks=[check_market]
-        )
+        policies, host = load_with_plugins(paths, plugins=plugins, gateways=gateways)
         store = Store(database_url or os.environ.get("OMS_DATABASE_URL"))
-        return cls(policies, store, gateways=registered, clock=clock, actor=actor)
+        return cls(policies, store, plugins=host, clock=clock, actor=actor)
 
     def with_actor(self, actor: str) -> OMS:
         """The same OMS, recording ``actor`` (an operator, a job name) in the history."""
@@ -188,7 +195,7 @@ class OMS:
             store=self.store,
             session=session,
             market=market,
-            gateways=self.gateways,
+            plugins=self.plugins,
             now=now,
             command_key=uuid.uuid4().hex,
         )
@@ -281,11 +288,39 @@ class OMS:
                         response=view.model_dump(mode="json"),
                         now=now,
                     )
-            return view
-        except PaymentDeclined as declined:
+        except Exception as error:
+            # Whatever failed, money a gateway moved (or refused to move) stays on record.
             if effects is not None and effects.outcomes:
-                self._record_outcomes(ref, command, effects, now, actor, declined)
+                self._record_outcomes(ref, command, effects, now, actor, error)
             raise
+        self._notify(command, view, before, step, now, actor)
+        return view
+
+    def _notify(
+        self,
+        command: str,
+        view: OrderView,
+        before: tuple[str, str, str],
+        step: _Step,
+        now: datetime,
+        actor: str,
+    ) -> None:
+        """Tell ``oms_order_committed`` observers; their failures cannot undo the commit."""
+        event = OrderEvent(
+            id=str(uuid.uuid4()),
+            name=f"orders.{command}",
+            at=now,
+            actor=actor,
+            from_statuses=before,
+            statuses=(view.status, view.payment_status, view.fulfillment_status),
+            amount=step.amount,
+            order=view,
+        )
+        for impl in self.plugins.hook.oms_order_committed.get_hookimpls():
+            try:
+                impl.function(event=event)
+            except Exception:
+                log.exception("observer %s failed on %s", impl.plugin_name, event.name)
 
     def _record_outcomes(
         self,
@@ -294,7 +329,7 @@ class OMS:
         effects: OrderEffects,
         now: datetime,
         actor: str,
-        error: PaymentDeclined,
+        error: Exception,
     ) -> None:
         """After a rolled-back command, keep every gateway answer it got on the ledger."""
         with self.store.unit_of_work() as session:
@@ -304,12 +339,16 @@ class OMS:
                 order.record(outcome.to_row())
             order.updated_at = now
             flag_modified(order, "updated_at")
+            code = getattr(error, "error_code", None) or type(error).__name__
             step = _Step(
                 f"{command}_failed",
                 effects.outcomes[-1].amount,
-                {"error_code": error.error_code, "error": str(error)},
+                {"error_code": code, "error": str(error)},
             )
             self._history(session, order, before, step, now, actor)
+            session.flush()
+            view = OrderView.of(order)
+        self._notify(f"{command}_failed", view, before, step, now, actor)
 
     def _cart(self, order: Order, what: str) -> None:
         if order.status not in _EDITABLE:
@@ -343,6 +382,9 @@ class OMS:
             now=effects.now,
             promotion_usage=self.store.promotion_usage(session, order.market),
             gift_card_balance=balance,
+            shipping_price=lambda method: self.plugins.hook.oms_shipping_price(
+                order=order, market=effects.market, method=method
+            ),
         )
         lifecycle = self.lifecycle(order)
         lifecycle.try_fire(order, "mark_pending", effects=effects)
@@ -395,6 +437,7 @@ class OMS:
                     response=view.model_dump(mode="json"),
                     now=now,
                 )
+        self._notify("create", view, before, _Step("create"), now, self.actor)
         return view
 
     def add_line_item(
@@ -743,6 +786,7 @@ class OMS:
         shipment: str | None,
         idempotency_key: str | None,
         tracking_number: str | None = None,
+        carrier: str | None = None,
     ) -> OrderView:
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
             def refuse(reason: str) -> TransitionNotAllowed:
@@ -772,7 +816,8 @@ class OMS:
                 raise refuse(reason)
             if trigger == "ship":
                 target.shipped_at = fx.now
-                target.tracking_number = tracking_number
+                target.tracking_number = tracking_number or target.tracking_number
+                target.carrier = carrier or target.carrier
                 self.lifecycle(o).try_fire(o, "fulfill", effects=fx, now=fx.now)
             elif trigger == "deliver":
                 target.delivered_at = fx.now
@@ -792,10 +837,13 @@ class OMS:
         shipment: str | None = None,
         *,
         tracking_number: str | None = None,
+        carrier: str | None = None,
         idempotency_key: str | None = None,
     ) -> OrderView:
         """Mark a shipment shipped; the order is fulfilled when all of its shipments are."""
-        return self._shipment_command(order, "ship", shipment, idempotency_key, tracking_number)
+        return self._shipment_command(
+            order, "ship", shipment, idempotency_key, tracking_number, carrier
+        )
 
     def deliver(
         self, order: str, shipment: str | None = None, *, idempotency_key: str | None = None
@@ -813,6 +861,77 @@ class OMS:
         """Move a shipment: ``start_picking``, ``start_packing``, ``mark_ready_to_ship``,
         ``put_on_hold`` or ``cancel``."""
         return self._shipment_command(order, trigger, shipment, idempotency_key)
+
+    def apply_tracking_event(
+        self,
+        order: str,
+        shipment: str,
+        *,
+        carrier: str,
+        status: str,
+        tracking_number: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> OrderView:
+        """Move a shipment from a carrier's tracking update.
+
+        The ``oms_tracking_trigger`` hook maps the carrier's status to a shipment trigger; a
+        status no plugin maps, or one the shipment is already past, changes nothing.
+        """
+        trigger = self.plugins.hook.oms_tracking_trigger(carrier=carrier, status=status)
+        current = self.get_order(order)
+        parcel = next((p for p in current.shipments if p.number == shipment), None)
+        if trigger is None or parcel is None or not self._shipments.allows(parcel, trigger):
+            if parcel is None:
+                raise InvalidOrderInput(f"order {current.number} has no shipment {shipment!r}")
+            return current
+        return self._shipment_command(
+            order, trigger, shipment, idempotency_key, tracking_number, carrier
+        )
+
+    def complete_payment_action(
+        self, order: str, action_id: str, *, idempotency_key: str | None = None
+    ) -> OrderView:
+        """Finish a payment that waited for the customer (``PaymentActionRequired``).
+
+        Asks the gateway how the action ended and records it. A success authorizes the order,
+        and places it when its payment method has ``auto_place``; a failure raises
+        ``PaymentDeclined`` (recorded first); still pending changes nothing.
+        """
+        failure: list[str] = []
+
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            row = o.pending_action(action_id)
+            if row is None:
+                raise InvalidOrderInput(
+                    f"order {o.number} has no pending payment action {action_id!r}",
+                    order=o.number,
+                )
+            result = fx.complete_action(o, row)
+            if result is None:
+                return _Step("complete_payment_action", detail={"pending": action_id})
+            if not result.success:
+                failure.append(result.error_code or "declined")
+                return _Step("complete_payment_action", row.money, {"declined": failure[0]})
+            lifecycle = self.lifecycle(o)
+            if lifecycle.definition.auto_place and o.status == OrderStatus.PENDING:
+                lifecycle.fire(o, "place", effects=fx, now=fx.now)
+            return _Step("complete_payment_action", row.money)
+
+        view = self._command(
+            "complete_payment_action",
+            order,
+            run,
+            idempotency_key=idempotency_key,
+            args={"action_id": action_id},
+        )
+        if failure:
+            raise PaymentDeclined(
+                f"payment action {action_id} of order {view.number} failed: {failure[0]}",
+                order=view.number,
+                error_code=failure[0],
+                transaction_id=action_id,
+            )
+        return view
 
     # -- gift cards -----------------------------------------------------------------------
 
@@ -912,3 +1031,19 @@ def _money(value: Money | str | Decimal, currency: str) -> Money:
             f"or the string {str(value)!r} for major units"
         )
     return Money.parse(value, currency)
+
+
+def load_with_plugins(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    plugins: Sequence[object] = (),
+    gateways: Iterable[PaymentGateway] = (),
+) -> tuple[PolicySet, PluginHost]:
+    """Load policies whose ``plugins:`` decide which entry-point plugins load, then check
+    them again with what those plugins bring (gateways, their own policy checks)."""
+    first = load_policies(*paths, checks=[check_market])
+    host = PluginHost(plugins, enabled=first.plugins, gateways=list(gateways))
+    policies = load_policies(
+        *paths, known_gateways=set(host.gateways), checks=[check_market, host.check_market]
+    )
+    return policies, host

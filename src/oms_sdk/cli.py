@@ -14,13 +14,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from .errors import PolicyError
-from .lifecycle import LifecycleCompiler, check_market
-from .policy import PolicySet, load_policies, policy_json_schema
+from ._plugins import PluginHost, installed_plugins
+from ._service import load_with_plugins
+from .errors import PluginError, PolicyError
+from .lifecycle import LifecycleCompiler
+from .policy import PolicySet, policy_json_schema
 
 __all__ = ["app", "main"]
-
-BUILTIN_GATEWAYS = frozenset({"manual", "sandbox"})
 
 app = typer.Typer(
     help="oms-sdk: an order management system you embed in Python applications.",
@@ -53,24 +53,23 @@ def example_policies() -> Path:
     raise typer.BadParameter("no example policies found; pass policy files explicitly")
 
 
-def _load(paths: list[Path] | None) -> PolicySet:
+def _load(paths: list[Path] | None) -> tuple[PolicySet, PluginHost]:
+    """Policies and the plugins they enable, or every problem printed and exit code 1."""
     try:
-        return load_policies(
-            *(paths or [example_policies()]),
-            known_gateways=BUILTIN_GATEWAYS,
-            checks=[check_market],
-        )
+        return load_with_plugins(paths or [example_policies()])
     except PolicyError as exc:
         errors.print(f"[bold red]{len(exc.problems)} problem(s) in policy files[/]")
         for problem in exc.problems:
             errors.print(f"  {problem}", highlight=False, markup=False)
-        raise typer.Exit(1) from None
+    except PluginError as exc:
+        errors.print(f"[bold red]plugin error[/]: {exc}", highlight=False)
+    raise typer.Exit(1)
 
 
 @policy_app.command("check")
 def policy_check(paths: PolicyPaths = None) -> None:
     """Load and compile policies; print each market × payment method's lifecycle."""
-    policies = _load(paths)
+    policies, host = _load(paths)
     compiler = LifecycleCompiler()
     for market in policies:
         state = "" if market.enabled else " [yellow](disabled)[/]"
@@ -86,9 +85,11 @@ def policy_check(paths: PolicyPaths = None) -> None:
             console.print(f"  [cyan]{label}[/]: capture {definition.capture_mode}")
             console.print(f"    states:   {' → '.join(definition.state_names)}", soft_wrap=True)
             console.print(f"    triggers: {', '.join(definition.triggers)}", soft_wrap=True)
+    active = ", ".join(n for n in host.names if n != "oms_sdk.defaults") or "none"
     console.print(
         f"[green]ok[/]: {len(policies)} market(s) from {len(policies.files) or 1} file(s), "
-        f"{compiler.built} lifecycle(s) compiled"
+        f"{compiler.built} lifecycle(s) compiled; plugins: {active}; "
+        f"gateways: {', '.join(sorted(host.gateways))}"
     )
 
 
@@ -112,7 +113,7 @@ def diagram(
     ] = None,
 ) -> None:
     """Print the compiled lifecycle of one market × payment method as a Mermaid diagram."""
-    policies = _load(policy)
+    policies, _ = _load(policy)
     try:
         market_policy = policies.market(market)
         lifecycle = LifecycleCompiler().lifecycle(market_policy, payment_method)
@@ -125,6 +126,24 @@ def diagram(
     else:
         output.write_text(text + "\n", encoding="utf-8")
         console.print(f"wrote {output}")
+
+
+@app.command()
+def plugins(paths: PolicyPaths = None) -> None:
+    """List installed plugins, and which ones the policy files enable."""
+    policies, host = _load(paths)
+    enabled = set(policies.plugins)
+    found = installed_plugins()
+    for plugin in found:
+        state = "[green]active[/]" if plugin.name in enabled else "[dim]installed, not enabled[/]"
+        version = f" {plugin.version}" if plugin.version else ""
+        console.print(
+            f"{plugin.name:<12} {state}  {plugin.distribution or '?'}{version} ({plugin.value})"
+        )
+    if not found:
+        console.print("no plugins installed")
+    console.print(f"registered: {', '.join(host.names)}")
+    console.print(f"gateways:   {', '.join(sorted(host.gateways))}")
 
 
 @app.command()

@@ -6,19 +6,22 @@ Catch ``OMSError`` to handle them all; catch a subclass to handle one kind of fa
     ├── MoneyError                  amounts that cannot be exact
     │   └── CurrencyMismatch        EUR added to USD, a USD price in an EUR market
     ├── PolicyError                 policy files that cannot load (lists every problem)
+    ├── PluginError                 a plugin that is missing, broken or conflicting
     ├── OrderError                  a command about one order that cannot run
     │   ├── OrderNotFound
     │   ├── InvalidOrderInput       unknown SKU, zero quantity, a method of another market …
     │   ├── TransitionNotAllowed    the lifecycle refuses the trigger in the current statuses
+    │   ├── OutOfStock              a reservation failed at placement; nothing was charged
     │   └── PaymentError
     │       ├── PaymentDeclined     the gateway said no; a failed transaction is recorded
+    │       ├── PaymentActionRequired  3-D Secure, a bank redirect: the customer must act
     │       └── PaymentAmountError  capture/refund above what is left
     ├── GiftCardError               unknown card, wrong currency, no balance
     └── IdempotencyConflict         a key reused with a different request
 
 Every error changes nothing: it is raised before the unit of work commits, except
-``PaymentDeclined``, whose failed transaction is committed on purpose so that the decline
-stays on the order's record.
+``PaymentDeclined`` and ``PaymentActionRequired``, whose transaction rows are committed on
+purpose so that what the gateway said stays on the order's record.
 """
 
 from __future__ import annotations
@@ -35,9 +38,12 @@ __all__ = [
     "OMSError",
     "OrderError",
     "OrderNotFound",
+    "OutOfStock",
+    "PaymentActionRequired",
     "PaymentAmountError",
     "PaymentDeclined",
     "PaymentError",
+    "PluginError",
     "PolicyError",
     "PolicyProblem",
     "TransitionNotAllowed",
@@ -79,6 +85,10 @@ class PolicyError(OMSError):
         count = len(self.problems)
         header = f"{count} problem{'s' if count != 1 else ''} in policy files"
         super().__init__("\n".join([header, *(f"  {p}" for p in self.problems)]))
+
+
+class PluginError(OMSError):
+    """A plugin listed but not installed, failing to import, or breaking the hook contract."""
 
 
 class OrderError(OMSError):
@@ -126,6 +136,10 @@ class TransitionNotAllowed(OrderError):
         )
 
 
+class OutOfStock(OrderError):
+    """Stock could not be reserved when the order was placed; no money moved."""
+
+
 class PaymentError(OrderError):
     """A money movement failed or was refused."""
 
@@ -139,6 +153,18 @@ class PaymentDeclined(PaymentError):
     def __init__(self, message: str, *, order: str, error_code: str, transaction_id: str) -> None:
         self.error_code = error_code
         self.transaction_id = transaction_id
+        super().__init__(message, order=order)
+
+
+class PaymentActionRequired(PaymentError):
+    """The gateway needs the customer first (3-D Secure, a bank redirect).
+
+    The pending transaction is recorded with its ``action_id``. Send the customer through the
+    gateway's flow, then call ``OMS.complete_payment_action(order, action_id)``.
+    """
+
+    def __init__(self, message: str, *, order: str, action_id: str) -> None:
+        self.action_id = action_id
         super().__init__(message, order=order)
 
 

@@ -236,7 +236,10 @@ def test_shipping_problem() -> None:
 def test_shipments_facts() -> None:
     order = make_order()
     assert order.all_shipped is False  # no shipment at all
-    first, second = Shipment(number="EU-000001/1"), Shipment(number="EU-000001/2")
+    first, second = (
+        Shipment(number="EU-000001/1", lines=[]),
+        Shipment(number="EU-000001/2", lines=[]),
+    )
     order.shipments.extend([first, second])
     assert first.status == "upcoming"
     assert (order.shipped_count, order.all_shipped) == (0, False)
@@ -258,10 +261,10 @@ def test_line_and_shipment_lookup() -> None:
     assert order.line("nope") is None
 
     assert order.shipment(None) is None  # no shipment
-    only = Shipment(number="EU-000001/1")
+    only = Shipment(number="EU-000001/1", lines=[])
     order.shipments.append(only)
     assert order.shipment(None) is only  # the only one needs no name
-    order.shipments.append(Shipment(number="EU-000001/2"))
+    order.shipments.append(Shipment(number="EU-000001/2", lines=[]))
     assert order.shipment(None) is None  # ambiguous
     assert order.shipment("EU-000001/2") is order.shipments[1]
     assert order.shipment("EU-000001/3") is None

@@ -40,6 +40,7 @@ TABLES = {
     "oms_orders",
     "oms_payment_transactions",
     "oms_promotion_usage",
+    "oms_shipment_lines",
     "oms_shipments",
 }
 

@@ -40,6 +40,9 @@ class LifecycleEffects(Protocol):
     def authorize(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
     def capture(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
     def refund(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
+    def release_holds(
+        self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition
+    ) -> None: ...
     def release_payment(
         self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition
     ) -> None: ...
@@ -165,6 +168,10 @@ class Lifecycle:
         return render_mermaid(self.definition)
 
 
+#: Guards that every arrow has (plugin vetoes) or that only route (full vs partial refund).
+_HIDDEN_GUARDS = frozenset({"full_refund", "plugin_guards"})
+
+
 def render_mermaid(definition: LifecycleDefinition) -> str:
     """Draw ``definition`` with transitions' own Mermaid engine (no graphviz needed)."""
     graph_machine = GraphMachine(
@@ -174,7 +181,7 @@ def render_mermaid(definition: LifecycleDefinition) -> str:
                 "trigger": spec.trigger,
                 "source": list(spec.sources),
                 "dest": spec.dest if spec.dest is not None else None,
-                "conditions": [gd.name for gd in spec.guards if gd.name != "full_refund"],
+                "conditions": [gd.name for gd in spec.guards if gd.name not in _HIDDEN_GUARDS],
             }
             for spec in definition.transitions
             if spec.trigger not in ("mark_draft", "archive", "unarchive")

@@ -121,7 +121,21 @@ BUILTIN_TRIGGERS: tuple[str, ...] = (
     "unarchive",
 )
 
-_PLACE_GUARDS = (g.HAS_LINE_ITEMS, g.HAS_CUSTOMER_EMAIL, g.HAS_BILLING_ADDRESS, g.SHIPPING_READY)
+_PLACE_GUARDS = (
+    g.HAS_LINE_ITEMS,
+    g.HAS_CUSTOMER_EMAIL,
+    g.HAS_BILLING_ADDRESS,
+    g.SHIPPING_READY,
+    g.STOCK_AVAILABLE,
+)
+#: Triggers the SDK fires on its own to follow the cart's content: plugins cannot veto them.
+_AUTOMATIC = ("mark_pending", "mark_draft")
+
+
+def _with_plugin_guards(spec: TransitionSpec) -> TransitionSpec:
+    if spec.trigger in _AUTOMATIC:
+        return spec
+    return replace(spec, guards=(*spec.guards, g.plugin_veto(spec.trigger)))
 
 
 @dataclass
@@ -276,7 +290,9 @@ def _money_flow(
     if market.rules.refund_window_days is not None:
         refund_guards += (g.refund_window(market.rules.refund_window_days),)
     specs = [
-        TransitionSpec("refund", live, cancelled, (*refund_guards, g.FULL_REFUND), ("refund",)),
+        TransitionSpec(
+            "refund", live, cancelled, (*refund_guards, g.FULL_REFUND), ("release_holds", "refund")
+        ),
         TransitionSpec("refund", live, None, refund_guards, ("refund",)),
         TransitionSpec(
             "fulfill",
@@ -344,9 +360,12 @@ def define_lifecycle(
         tuple(dict.fromkeys(draft.cancel_from)),
         OrderStatus.CANCELLED.value,
         (g.NOTHING_SHIPPED,),
-        ("release_payment",),
+        ("release_holds", "release_payment"),
     )
-    transitions = (*draft.flow, cancel, *_money_flow(draft, payment_method, market))
+    transitions = tuple(
+        _with_plugin_guards(spec)
+        for spec in (*draft.flow, cancel, *_money_flow(draft, payment_method, market))
+    )
     return LifecycleDefinition(
         market=market.code,
         payment_method=payment_method.code if payment_method else None,

@@ -177,6 +177,28 @@ def authorization_valid(days: int) -> Guard:
     return Guard(f"authorization_valid_{days}_days", check)
 
 
+def plugin_veto(trigger: str) -> Guard:
+    """Asks the ``oms_transition_guard`` hook (through ``ctx['effects']``) about ``trigger``."""
+
+    def check(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
+        effects = ctx.get("effects")
+        if effects is None:
+            return None
+        reasons: list[str] = effects.vetoes(order, trigger, ctx)
+        return "; ".join(reasons) if reasons else None
+
+    return Guard("plugin_guards", check)
+
+
+def _stock_available(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
+    effects = ctx.get("effects")
+    if effects is None:
+        return None
+    problems: list[str] = effects.stock_problems(order)
+    return "; ".join(problems) if problems else None
+
+
+STOCK_AVAILABLE = Guard("stock_available", _stock_available)
 HAS_LINE_ITEMS = Guard("has_line_items", _has_lines)
 HAS_CUSTOMER_EMAIL = Guard("has_customer_email", _has_email)
 LACKS_LINES_OR_EMAIL = Guard("lacks_line_items_or_email", _lacks_lines_or_email)

@@ -41,6 +41,10 @@ class ShipmentLifecycle:
             model_attribute="status",
         )
 
+    def allows(self, shipment: Any, trigger: str) -> bool:
+        event = self.machine.events.get(trigger)
+        return event is not None and shipment.status in event.transitions
+
     def fire(self, shipment: Any, trigger: str) -> str | None:
         """Run ``trigger``; None on success, else why it was refused (nothing changed)."""
         event = self.machine.events.get(trigger)

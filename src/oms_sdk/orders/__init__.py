@@ -7,9 +7,10 @@ from ._model import (
     Order,
     PaymentTransaction,
     Shipment,
+    ShipmentLine,
     TransactionKind,
 )
-from ._pricing import promotion_problem, reprice
+from ._pricing import policy_shipping_price, promotion_problem, reprice
 from ._views import (
     Address,
     GiftCardView,
@@ -35,12 +36,14 @@ __all__ = [
     "OrderView",
     "PaymentTransaction",
     "Shipment",
+    "ShipmentLine",
     "ShipmentView",
     "Totals",
     "TransactionKind",
     "TransactionView",
     "gift_card_view",
     "history_view",
+    "policy_shipping_price",
     "promotion_problem",
     "reprice",
 ]

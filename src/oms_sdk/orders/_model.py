@@ -22,6 +22,7 @@ __all__ = [
     "Order",
     "PaymentTransaction",
     "Shipment",
+    "ShipmentLine",
     "TransactionKind",
 ]
 
@@ -81,6 +82,8 @@ class PaymentTransaction:
     parent_reference: str | None
     error_code: str | None
     error_message: str | None
+    pending: bool
+    action_id: str | None
     idempotency_key: str
     metadata_: dict[str, Any]
     created_at: datetime
@@ -100,6 +103,7 @@ class PaymentTransaction:
         idempotency_key: str,
         metadata: dict[str, Any],
         created_at: datetime,
+        action_id: str | None = None,
     ) -> None:
         self.id = id
         self.kind = kind.value
@@ -111,6 +115,8 @@ class PaymentTransaction:
         self.parent_reference = parent_reference
         self.error_code = error_code
         self.error_message = error_message
+        self.pending = action_id is not None and not succeeded
+        self.action_id = action_id
         self.idempotency_key = idempotency_key
         self.metadata_ = metadata
         self.created_at = created_at
@@ -120,16 +126,34 @@ class PaymentTransaction:
         return Money(self.amount, self.currency)
 
 
+class ShipmentLine:
+    id: int | None
+    sku: str
+    quantity: int
+
+    def __init__(self, *, sku: str, quantity: int) -> None:
+        self.sku = sku
+        self.quantity = quantity
+
+
 class Shipment:
     id: int | None
     number: str
     status: str
+    stock_location: str | None
     tracking_number: str | None
+    carrier: str | None
     shipped_at: datetime | None
     delivered_at: datetime | None
+    lines: list[ShipmentLine]
 
-    def __init__(self, *, number: str) -> None:
+    def __init__(
+        self, *, number: str, lines: list[ShipmentLine], stock_location: str | None = None
+    ) -> None:
         self.number = number
+        self.lines = lines
+        self.stock_location = stock_location
+        self.carrier = None
         self.status = ShipmentStatus.UPCOMING.value
         self.tracking_number = None
         self.shipped_at = None
@@ -402,6 +426,9 @@ class Order:
 
     def line(self, sku: str) -> LineItem | None:
         return next((line for line in self.lines if line.sku == sku), None)
+
+    def pending_action(self, action_id: str) -> PaymentTransaction | None:
+        return next((t for t in self.transactions if t.pending and t.action_id == action_id), None)
 
     def shipment(self, number: str | None) -> Shipment | None:
         if number is None:

@@ -9,14 +9,14 @@ method must still cover.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from ..money import Money
-from ..policy import MarketPolicy, Promotion
+from ..policy import MarketPolicy, Promotion, ShippingMethodPolicy
 from ._model import Order
 
-__all__ = ["promotion_problem", "reprice"]
+__all__ = ["policy_shipping_price", "promotion_problem", "reprice"]
 
 
 def promotion_problem(promotion: Promotion, goods: Money, now: datetime, used: int) -> str | None:
@@ -33,6 +33,13 @@ def promotion_problem(promotion: Promotion, goods: Money, now: datetime, used: i
     return None
 
 
+def policy_shipping_price(method: ShippingMethodPolicy, goods: Money) -> Money:
+    """The policy's flat price, free once the discounted goods reach ``free_over``."""
+    if method.free_over is not None and goods >= method.free_over:
+        return goods - goods
+    return method.price
+
+
 def _discount(promotion: Promotion, goods: Money) -> Money:
     if promotion.type == "percentage":
         return goods.percent(promotion.percentage)
@@ -46,6 +53,7 @@ def reprice(
     now: datetime,
     promotion_usage: Mapping[str, int],
     gift_card_balance: Money | None,
+    shipping_price: Callable[[ShippingMethodPolicy], Money] | None = None,
 ) -> None:
     """Recompute every line price and total of a cart (draft or pending order)."""
     money = market.money
@@ -74,12 +82,18 @@ def reprice(
         line.discount = share.minor
     goods = subtotal - discount
 
+    order.promotions = applied
+    order.subtotal = subtotal.minor
+    order.discount = discount.minor
     order.requires_shipping = any(line.requires_shipping for line in order.lines)
     shipping = money(0)
     method = market.shipping_method(order.shipping_method) if order.shipping_method else None
     if order.requires_shipping and method is not None:
-        free = method.free_over is not None and goods >= method.free_over
-        shipping = money(0) if free else method.price
+        shipping = (
+            shipping_price(method) if shipping_price else policy_shipping_price(method, goods)
+        )
+        if shipping.currency != market.currency or shipping.minor < 0:
+            raise ValueError(f"shipping price {shipping!r} is not a {market.currency} amount")
     payment = market.payment_method(order.payment_method) if order.payment_method else None
     surcharge = payment.surcharge if payment and payment.surcharge else money(0)
 
@@ -93,9 +107,6 @@ def reprice(
         gross = taxable + tax
     gift = gift_card_balance.min(gross).max(money(0)) if gift_card_balance else money(0)
 
-    order.promotions = applied
-    order.subtotal = subtotal.minor
-    order.discount = discount.minor
     order.shipping = shipping.minor
     order.surcharge = surcharge.minor
     order.tax = tax.minor

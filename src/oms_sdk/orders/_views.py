@@ -70,6 +70,9 @@ class TransactionView(_View):
     kind: str
     amount: Money
     succeeded: bool
+    pending: bool
+    """Waiting for the customer (``action_id``); neither succeeded nor failed yet."""
+    action_id: str | None
     gateway: str
     reference: str | None
     error_code: str | None
@@ -80,6 +83,10 @@ class TransactionView(_View):
 class ShipmentView(_View):
     number: str
     status: str
+    stock_location: str | None
+    lines: tuple[tuple[str, int], ...]
+    """``(sku, quantity)`` in this parcel."""
+    carrier: str | None
     tracking_number: str | None
     shipped_at: datetime | None
     delivered_at: datetime | None
@@ -188,6 +195,8 @@ class OrderView(_View):
                     kind=t.kind,
                     amount=t.money,
                     succeeded=t.succeeded,
+                    pending=t.pending,
+                    action_id=t.action_id,
                     gateway=t.gateway,
                     reference=t.reference,
                     error_code=t.error_code,
@@ -200,6 +209,9 @@ class OrderView(_View):
                 ShipmentView(
                     number=s.number,
                     status=s.status,
+                    stock_location=s.stock_location,
+                    lines=tuple((line.sku, line.quantity) for line in s.lines),
+                    carrier=s.carrier,
                     tracking_number=s.tracking_number,
                     shipped_at=s.shipped_at,
                     delivered_at=s.delivered_at,

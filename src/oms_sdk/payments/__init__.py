@@ -1,14 +1,12 @@
-"""Payment gateways: the protocol every gateway speaks, and the two built-in ones."""
+"""Payment gateways: the protocol every gateway speaks, and the built-in ``manual`` one."""
 
-from ._builtin import SANDBOX_TOKENS, ManualGateway, SandboxGateway, SandboxGatewayError
-from ._gateway import GatewayResult, PaymentGateway, PaymentRequest
+from ._builtin import ManualGateway
+from ._gateway import AsyncPaymentGateway, GatewayResult, PaymentGateway, PaymentRequest
 
 __all__ = [
-    "SANDBOX_TOKENS",
+    "AsyncPaymentGateway",
     "GatewayResult",
     "ManualGateway",
     "PaymentGateway",
     "PaymentRequest",
-    "SandboxGateway",
-    "SandboxGatewayError",
 ]

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..money import Money
 
-__all__ = ["GatewayResult", "PaymentGateway", "PaymentRequest"]
+__all__ = ["AsyncPaymentGateway", "GatewayResult", "PaymentGateway", "PaymentRequest"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,17 @@ class GatewayResult:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     error_code: str | None = None
     error_message: str | None = None
+    action_id: str | None = None
+    """Set when the gateway needs the customer first (3-D Secure, a redirect): the movement
+    is pending until ``OMS.complete_payment_action`` asks the gateway how it ended."""
+
+    @property
+    def pending(self) -> bool:
+        return self.action_id is not None and not self.success
+
+    @classmethod
+    def requires_action(cls, amount: Money, action_id: str, **metadata: Any) -> GatewayResult:
+        return cls(False, amount, None, metadata, None, None, action_id)
 
     @classmethod
     def ok(cls, amount: Money, reference: str, **metadata: Any) -> GatewayResult:
@@ -62,3 +73,12 @@ class PaymentGateway(Protocol):
     def capture(self, request: PaymentRequest) -> GatewayResult: ...
     def void(self, request: PaymentRequest) -> GatewayResult: ...
     def refund(self, request: PaymentRequest) -> GatewayResult: ...
+
+
+@runtime_checkable
+class AsyncPaymentGateway(PaymentGateway, Protocol):
+    """A gateway whose authorizations may wait for the customer (``GatewayResult.action_id``)."""
+
+    def complete_action(self, action_id: str) -> GatewayResult:
+        """How the action ended: success, failure, or still pending (same ``action_id``)."""
+        ...

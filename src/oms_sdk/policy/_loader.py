@@ -77,17 +77,19 @@ _MAX_VALUES = 200_000
 class PolicySet:
     """The markets of a successful load, by market code in load order. Immutable."""
 
-    __slots__ = ("_files", "_markets", "_origins")
+    __slots__ = ("_files", "_markets", "_origins", "_plugins")
 
     _markets: Mapping[str, MarketPolicy]
     _origins: Mapping[str, str]
     _files: tuple[Path, ...]
+    _plugins: tuple[str, ...]
 
     def __init__(
         self,
         markets: Mapping[str, MarketPolicy],
         origins: Mapping[str, str],
         files: Iterable[Path] = (),
+        plugins: Iterable[str] = (),
     ) -> None:
         missing = set(markets) - set(origins)
         if missing:
@@ -95,6 +97,7 @@ class PolicySet:
         object.__setattr__(self, "_markets", types.MappingProxyType(dict(markets)))
         object.__setattr__(self, "_origins", types.MappingProxyType(dict(origins)))
         object.__setattr__(self, "_files", tuple(files))
+        object.__setattr__(self, "_plugins", tuple(dict.fromkeys(plugins)))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("PolicySet is immutable")
@@ -108,6 +111,11 @@ class PolicySet:
     def files(self) -> tuple[Path, ...]:
         """The policy files read, in load order (empty for ``load_policy_text``)."""
         return self._files
+
+    @property
+    def plugins(self) -> tuple[str, ...]:
+        """Entry-point plugins the files ask for (``plugins:``), without duplicates."""
+        return self._plugins
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -216,6 +224,7 @@ class _Document:
     """Paths that already have a YAML-level problem: validation errors there are follow-ons."""
     markets: list[tuple[int, MarketPolicy]] = field(default_factory=list)
     """The markets that validated, with their index in the file."""
+    plugins: tuple[str, ...] = ()
 
     def line(self, path: KeyPath) -> int:
         """Line of the key at ``path``, or of its nearest ancestor written in the file."""
@@ -269,7 +278,8 @@ def _load(
         for _, market in document.markets:
             markets[market.code] = market
             origins[market.code] = document.file
-    return PolicySet(markets, origins, files)
+    plugins = [name for document in documents for name in document.plugins]
+    return PolicySet(markets, origins, files, plugins)
 
 
 def _expand_paths(
@@ -572,6 +582,7 @@ def _validate(document: _Document, problems: list[PolicyProblem]) -> None:
                     document.markets.append((index, MarketPolicy.model_validate(raw)))
         return
     document.markets.extend(enumerate(policy.markets))
+    document.plugins = policy.plugins
 
 
 def _translate(errors: list[ErrorDetails], document: _Document) -> list[PolicyProblem]:

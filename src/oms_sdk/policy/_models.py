@@ -244,6 +244,8 @@ class MarketPolicy(_Strict):
     rules: OrderRules = OrderRules()
     steps: tuple[LifecycleStep, ...] = ()
     """Extra lifecycle steps for every order of this market."""
+    extensions: dict[Name, dict[str, Any]] = Field(default_factory=dict)
+    """Settings of plugins, one section per plugin name; each plugin validates its own."""
 
     @model_validator(mode="wrap")
     @classmethod
@@ -312,4 +314,6 @@ class MarketPolicy(_Strict):
 class PolicyFile(_Strict):
     """The top level of one policy file: one or several markets."""
 
+    plugins: tuple[Name, ...] = ()
+    """Entry-point plugins to activate (an allow-list: installed but unlisted ones never load)."""
     markets: tuple[MarketPolicy, ...] = Field(min_length=1)

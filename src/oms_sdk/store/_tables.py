@@ -28,7 +28,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry, relationship
 
-from ..orders import GiftCard, HistoryEntry, LineItem, Order, PaymentTransaction, Shipment
+from ..orders import (
+    GiftCard,
+    HistoryEntry,
+    LineItem,
+    Order,
+    PaymentTransaction,
+    Shipment,
+    ShipmentLine,
+)
 
 __all__ = ["map_domain", "metadata", "orders"]
 
@@ -131,6 +139,8 @@ payment_transactions = Table(
     Column("parent_reference", String(255)),
     Column("error_code", String(64)),
     Column("error_message", Text),
+    Column("pending", Boolean, nullable=False),
+    Column("action_id", String(255)),
     Column("idempotency_key", String(255), nullable=False, unique=True),
     Column("metadata", JSON, nullable=False),
     Column("created_at", Timestamp(), nullable=False),
@@ -143,9 +153,25 @@ shipments = Table(
     Column("order_id", ForeignKey("oms_orders.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("number", String(40), nullable=False, unique=True),
     Column("status", String(32), nullable=False),
+    Column("stock_location", String(64)),
+    Column("carrier", String(64)),
     Column("tracking_number", String(100)),
     Column("shipped_at", Timestamp()),
     Column("delivered_at", Timestamp()),
+)
+
+shipment_lines = Table(
+    "oms_shipment_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "shipment_id",
+        ForeignKey("oms_shipments.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("sku", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
 )
 
 history = Table(
@@ -218,7 +244,19 @@ def map_domain() -> None:
         payment_transactions,
         properties={"metadata_": payment_transactions.c.metadata},
     )
-    mapper_registry.map_imperatively(Shipment, shipments)
+    mapper_registry.map_imperatively(ShipmentLine, shipment_lines)
+    mapper_registry.map_imperatively(
+        Shipment,
+        shipments,
+        properties={
+            "lines": relationship(
+                ShipmentLine,
+                order_by=shipment_lines.c.id,
+                cascade="all, delete-orphan",
+                lazy="selectin",
+            )
+        },
+    )
     mapper_registry.map_imperatively(HistoryEntry, history)
     mapper_registry.map_imperatively(GiftCard, gift_cards)
     mapper_registry.map_imperatively(

@@ -1,0 +1,43 @@
+"""The SDK's own behaviour, registered as a plugin: every answer here comes last.
+
+Anything a plugin answers for (``firstresult`` hooks) overrides these defaults; nothing here
+is special-cased in the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from .hookspecs import hookimpl
+from .money import Money
+from .orders import Order, policy_shipping_price
+from .payments import GatewayResult, ManualGateway, PaymentGateway, PaymentRequest
+from .policy import MarketPolicy, ShippingMethodPolicy
+from .shipping import ShipmentPlan
+
+
+@hookimpl(trylast=True)
+def oms_payment_gateways() -> Iterable[PaymentGateway]:
+    return [ManualGateway()]
+
+
+@hookimpl(trylast=True)
+def oms_gateway_call(
+    gateway: PaymentGateway, operation: str, request: PaymentRequest
+) -> GatewayResult:
+    result: GatewayResult = getattr(gateway, operation)(request)
+    return result
+
+
+@hookimpl(trylast=True)
+def oms_plan_shipments(order: Order) -> Sequence[ShipmentPlan] | None:
+    """One parcel with every line that ships, from no particular stock location."""
+    lines = tuple((line.sku, line.quantity) for line in order.lines if line.requires_shipping)
+    return [ShipmentPlan(lines)] if lines else []
+
+
+@hookimpl(trylast=True)
+def oms_shipping_price(
+    order: Order, market: MarketPolicy, method: ShippingMethodPolicy
+) -> Money | None:
+    return policy_shipping_price(method, market.money(order.subtotal - order.discount))
