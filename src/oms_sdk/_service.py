@@ -132,6 +132,7 @@ class OMS:
             raise PolicyError(missing)
         for market in policies:
             self.compiler.compile_market(market)
+        self.plugins.hook.oms_opened(oms=self)
 
     @property
     def gateways(self) -> Mapping[str, PaymentGateway]:

@@ -34,6 +34,7 @@ import pluggy
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from ._service import OMS
     from .events import OrderEvent
     from .money import Money
     from .orders import Order, Shipment
@@ -73,6 +74,15 @@ def oms_check_market(market: MarketPolicy) -> Iterable[tuple[PolicyPath, str]]:
     ``(("extensions", "stock", "locations", 0, "priority"), "must be positive")``; the loader
     turns each into a problem naming the file, the key path and the line. Called at load time,
     for every market, by ``OMS.open`` and ``oms policy check``. Must not touch the database.
+    """
+
+
+@hookspec
+def oms_opened(oms: OMS) -> None:
+    """The ``OMS`` is ready: its database exists and its lifecycles are compiled.
+
+    Called once at the end of ``OMS.open``, e.g. to seed a plugin's tables from its policy
+    section. Raising aborts the open.
     """
 
 

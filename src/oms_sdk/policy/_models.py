@@ -100,6 +100,8 @@ class CatalogItem(_Strict):
     price: Amount
     requires_shipping: bool = True
     """False for digital goods and services: an order of only those needs no shipment."""
+    weight_grams: int | None = Field(default=None, ge=0)
+    """Shipping weight of one unit, for weight-based shipping rates."""
 
 
 class PriceList(_Strict):
