@@ -68,7 +68,7 @@ class PluginHost:
         self.manager.add_hookspecs(hookspecs)
         self.manager.register(_defaults, name=DEFAULTS_NAME)
         for plugin in plugins:
-            self.manager.register(plugin)
+            self._register(plugin, None)
         wanted = list(dict.fromkeys(enabled))
         available = {ep.name: ep for ep in _entry_points()}
         missing = [name for name in wanted if name not in available]
@@ -85,7 +85,7 @@ class PluginHost:
                 plugin = available[name].load()
             except Exception as exc:
                 raise PluginError(f"plugin {name!r} failed to import: {exc}") from exc
-            self.manager.register(plugin, name=name)
+            self._register(plugin, name)
         try:
             self.manager.check_pending()
         except pluggy.PluginValidationError as exc:
@@ -95,6 +95,12 @@ class PluginHost:
         # Gateways handed over directly win over any plugin's: a test's own sandbox instance.
         self.gateways.update({gateway.name: gateway for gateway in gateways})
         self.has_guards = bool(self.hook.oms_transition_guard.get_hookimpls())
+
+    def _register(self, plugin: object, name: str | None) -> None:
+        try:
+            self.manager.register(plugin, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            raise PluginError(f"invalid plugin {name or plugin!r}: {exc}") from exc
 
     def _collect_gateways(self) -> dict[str, PaymentGateway]:
         """Gateways by name; a name given by two plugins is an error, except that the SDK's
