@@ -901,7 +901,7 @@ class OMS:
         failure: list[str] = []
 
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
-            row = o.pending_action(action_id)
+            row = o.pending_row(action_id)
             if row is None:
                 raise InvalidOrderInput(
                     f"order {o.number} has no pending payment action {action_id!r}",

@@ -41,6 +41,7 @@ class FakeOrder:
     refundable: Money = field(default_factory=lambda: Money(0, "EUR"))
     last_captured_at: datetime | None = None
     authorized_at: datetime | None = None
+    pending_action: str | None = None
     shipped_count: int = 0
     all_shipped: bool = False
 

@@ -127,6 +127,7 @@ _PLACE_GUARDS = (
     g.HAS_BILLING_ADDRESS,
     g.SHIPPING_READY,
     g.STOCK_AVAILABLE,
+    g.NO_PENDING_ACTION,
 )
 #: Triggers the SDK fires on its own to follow the cart's content: plugins cannot veto them.
 _AUTOMATIC = ("mark_pending", "mark_draft")

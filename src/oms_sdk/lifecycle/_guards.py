@@ -55,6 +55,8 @@ class OrderFacts(Protocol):
     @property
     def authorized_at(self) -> datetime | None: ...
     @property
+    def pending_action(self) -> str | None: ...
+    @property
     def shipped_count(self) -> int: ...
     @property
     def all_shipped(self) -> bool: ...
@@ -199,6 +201,16 @@ def _stock_available(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
 
 
 STOCK_AVAILABLE = Guard("stock_available", _stock_available)
+
+
+def _no_pending_action(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
+    action = order.pending_action
+    if action is None:
+        return None
+    return f"payment action {action} is pending: complete it first"
+
+
+NO_PENDING_ACTION = Guard("no_pending_payment_action", _no_pending_action)
 HAS_LINE_ITEMS = Guard("has_line_items", _has_lines)
 HAS_CUSTOMER_EMAIL = Guard("has_customer_email", _has_email)
 LACKS_LINES_OR_EMAIL = Guard("lacks_line_items_or_email", _lacks_lines_or_email)

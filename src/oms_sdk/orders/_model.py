@@ -427,7 +427,12 @@ class Order:
     def line(self, sku: str) -> LineItem | None:
         return next((line for line in self.lines if line.sku == sku), None)
 
-    def pending_action(self, action_id: str) -> PaymentTransaction | None:
+    @property
+    def pending_action(self) -> str | None:
+        """The action id of a payment waiting for the customer, if any."""
+        return next((t.action_id for t in self.transactions if t.pending), None)
+
+    def pending_row(self, action_id: str) -> PaymentTransaction | None:
         return next((t for t in self.transactions if t.pending and t.action_id == action_id), None)
 
     def shipment(self, number: str | None) -> Shipment | None:
