@@ -371,6 +371,28 @@ class OMS:
                 reasons=["the payment is already authorized: cancel the order to change it"],
             )
 
+    def _cart_command(
+        self,
+        command: str,
+        ref: str,
+        edit: Callable[[Session, Order, OrderEffects], _Step],
+        *,
+        idempotency_key: str | None = None,
+        args: Mapping[str, Any] | None = None,
+        amount: Callable[[Order], Money] | None = None,
+    ) -> OrderView:
+        """A command that edits a cart: refused once the order is placed, then re-priced."""
+
+        def run(session: Session, order: Order, effects: OrderEffects) -> _Step:
+            self._cart(order, command)
+            step = edit(session, order, effects)
+            self._refresh(session, order, effects)
+            if amount is not None:
+                step.amount = amount(order)
+            return step
+
+        return self._command(command, ref, run, idempotency_key=idempotency_key, args=args)
+
     def _refresh(self, session: Session, order: Order, effects: OrderEffects) -> None:
         """Re-price a cart and move it between draft and pending as its content says."""
         balance = None
@@ -448,7 +470,6 @@ class OMS:
         _check_quantity(quantity)
 
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
-            self._cart(o, "add_line_item")
             item = fx.market.prices.items.get(sku)
             if item is None:
                 raise InvalidOrderInput(
@@ -468,10 +489,9 @@ class OMS:
                 )
             else:
                 line.quantity += quantity
-            self._refresh(session, o, fx)
             return _Step("add_line_item", detail={"sku": sku, "quantity": quantity})
 
-        return self._command(
+        return self._cart_command(
             "add_line_item",
             order,
             run,
@@ -486,13 +506,11 @@ class OMS:
         _check_quantity(quantity)
 
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
-            self._cart(o, "update_line_item")
             line = _line(o, sku)
             line.quantity = quantity
-            self._refresh(session, o, fx)
             return _Step("update_line_item", detail={"sku": sku, "quantity": quantity})
 
-        return self._command(
+        return self._cart_command(
             "update_line_item",
             order,
             run,
@@ -504,12 +522,10 @@ class OMS:
         self, order: str, sku: str, *, idempotency_key: str | None = None
     ) -> OrderView:
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
-            self._cart(o, "remove_line_item")
             o.lines.remove(_line(o, sku))
-            self._refresh(session, o, fx)
             return _Step("remove_line_item", detail={"sku": sku})
 
-        return self._command(
+        return self._cart_command(
             "remove_line_item", order, run, idempotency_key=idempotency_key, args={"sku": sku}
         )
 
@@ -520,12 +536,10 @@ class OMS:
         _check_email(email)
 
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
-            self._cart(o, "set_customer")
             o.customer_email = email
-            self._refresh(session, o, fx)
             return _Step("set_customer")
 
-        return self._command(
+        return self._cart_command(
             "set_customer", order, run, idempotency_key=idempotency_key, args={"email": email}
         )
 
@@ -551,13 +565,11 @@ class OMS:
             raise InvalidOrderInput(f"invalid address: {exc}") from None
 
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
-            self._cart(o, "set_addresses")
             o.billing_address = bill.model_dump()
             o.shipping_address = ship.model_dump()
-            self._refresh(session, o, fx)
             return _Step("set_addresses", detail={"country": ship.country})
 
-        return self._command(
+        return self._cart_command(
             "set_addresses",
             order,
             run,
@@ -569,7 +581,6 @@ class OMS:
         self, order: str, code: str, *, idempotency_key: str | None = None
     ) -> OrderView:
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
-            self._cart(o, "select_shipping_method")
             if fx.market.shipping_method(code) is None:
                 known = ", ".join(m.code for m in fx.market.shipping_methods) or "none"
                 raise InvalidOrderInput(
@@ -577,10 +588,9 @@ class OMS:
                     order=o.number,
                 )
             o.shipping_method = code
-            self._refresh(session, o, fx)
             return _Step("select_shipping_method", detail={"shipping_method": code})
 
-        return self._command(
+        return self._cart_command(
             "select_shipping_method",
             order,
             run,
@@ -606,7 +616,6 @@ class OMS:
                 )
 
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
-            self._cart(o, "select_payment_method")
             if fx.market.payment_method(code) is None:
                 known = ", ".join(m.code for m in fx.market.payment_methods)
                 raise InvalidOrderInput(
@@ -615,10 +624,9 @@ class OMS:
                 )
             o.payment_method = code
             o.payment_source = payment_source
-            self._refresh(session, o, fx)
             return _Step("select_payment_method", detail={"payment_method": code})
 
-        return self._command(
+        return self._cart_command(
             "select_payment_method",
             order,
             run,
@@ -630,7 +638,6 @@ class OMS:
         self, order: str, code: str, *, idempotency_key: str | None = None
     ) -> OrderView:
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
-            self._cart(o, "apply_coupon")
             promotion = fx.market.coupon(code)
             if promotion is None:
                 raise InvalidOrderInput(f"unknown coupon {code!r}", order=o.number)
@@ -639,21 +646,18 @@ class OMS:
             if problem is not None:
                 raise InvalidOrderInput(f"coupon {code} cannot be used: {problem}", order=o.number)
             o.coupon_code = promotion.coupon
-            self._refresh(session, o, fx)
             return _Step("apply_coupon", detail={"coupon": promotion.coupon})
 
-        return self._command(
+        return self._cart_command(
             "apply_coupon", order, run, idempotency_key=idempotency_key, args={"code": code}
         )
 
     def remove_coupon(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
-            self._cart(o, "remove_coupon")
             o.coupon_code = None
-            self._refresh(session, o, fx)
             return _Step("remove_coupon")
 
-        return self._command("remove_coupon", order, run, idempotency_key=idempotency_key)
+        return self._cart_command("remove_coupon", order, run, idempotency_key=idempotency_key)
 
     def apply_gift_card(
         self, order: str, code: str, *, idempotency_key: str | None = None
@@ -661,7 +665,6 @@ class OMS:
         """Pay part (or all) of the order with a gift card; its balance is taken at placement."""
 
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
-            self._cart(o, "apply_gift_card")
             if not fx.market.gift_cards.accepted:
                 raise GiftCardError(f"market {o.market} does not accept gift cards")
             card = self.store.gift_card(session, code)
@@ -674,11 +677,15 @@ class OMS:
             if card.balance <= 0:
                 raise GiftCardError(f"gift card {code} has no balance left")
             o.gift_card_code = code
-            self._refresh(session, o, fx)
-            return _Step("apply_gift_card", o.money(o.gift_card), {"gift_card": code})
+            return _Step("apply_gift_card", detail={"gift_card": code})
 
-        return self._command(
-            "apply_gift_card", order, run, idempotency_key=idempotency_key, args={"code": code}
+        return self._cart_command(
+            "apply_gift_card",
+            order,
+            run,
+            idempotency_key=idempotency_key,
+            args={"code": code},
+            amount=lambda o: o.money(o.gift_card),
         )
 
     def refresh(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
