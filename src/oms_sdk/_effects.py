@@ -340,7 +340,7 @@ class OrderEffects:
 
     def _plan_shipments(self, order: Order) -> None:
         plans = self.plugins.hook.oms_plan_shipments(
-            order=order, market=self.market, session=self.session
+            order=order, market=self.market, session=self.session, now=self.now
         )
         for index, plan in enumerate(plans or (), start=1):
             order.shipments.append(
@@ -359,7 +359,9 @@ class OrderEffects:
     def _release_holds(self, order: Order) -> None:
         if not order.gift_card_held:
             return
-        self.plugins.hook.oms_release_stock(order=order, market=self.market, session=self.session)
+        self.plugins.hook.oms_release_stock(
+            order=order, market=self.market, session=self.session, now=self.now
+        )
         for code in order.promotions:
             promotion = next((p for p in self.market.promotions if p.code == code), None)
             if promotion is not None and promotion.usage_limit is not None:
@@ -380,7 +382,9 @@ class OrderEffects:
     def on_approved(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
         order.approved_at = self.now
         hook = self.plugins.hook
-        hook.oms_decrement_stock(order=order, market=self.market, session=self.session)
+        hook.oms_decrement_stock(
+            order=order, market=self.market, session=self.session, now=self.now
+        )
         if order.fulfillment_status == FulfillmentStatus.UNFULFILLED:
             order.fulfillment_status = FulfillmentStatus.IN_PROGRESS.value
             hook.oms_fulfillment_started(
@@ -417,6 +421,6 @@ class OrderEffects:
 
     def stock_problems(self, order: Order) -> list[str]:
         found = self.plugins.hook.oms_stock_problems(
-            order=order, market=self.market, session=self.session
+            order=order, market=self.market, session=self.session, now=self.now
         )
         return [str(reason) for reasons in found for reason in reasons]

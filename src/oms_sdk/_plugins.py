@@ -67,10 +67,13 @@ class PluginHost:
         self.manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.manager.add_hookspecs(hookspecs)
         self.manager.register(_defaults, name=DEFAULTS_NAME)
-        for plugin in plugins:
-            self._register(plugin, None)
-        wanted = list(dict.fromkeys(enabled))
         available = {ep.name: ep for ep in _entry_points()}
+        by_module = {ep.value: ep.name for ep in available.values()}
+        for plugin in plugins:
+            # A plugin module passed by hand keeps its entry-point name (``stock``), so its
+            # policy section and a policy that also lists it both still find it.
+            self._register(plugin, by_module.get(getattr(plugin, "__name__", "")))
+        wanted = list(dict.fromkeys(enabled))
         missing = [name for name in wanted if name not in available]
         if missing:
             installed = ", ".join(available) or "none"
@@ -85,7 +88,8 @@ class PluginHost:
                 plugin = available[name].load()
             except Exception as exc:
                 raise PluginError(f"plugin {name!r} failed to import: {exc}") from exc
-            self._register(plugin, name)
+            if not self.manager.is_registered(plugin):
+                self._register(plugin, name)
         try:
             self.manager.check_pending()
         except pluggy.PluginValidationError as exc:

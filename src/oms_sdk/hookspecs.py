@@ -27,6 +27,7 @@ its exceptions are logged and swallowed.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -133,7 +134,9 @@ def oms_gateway_call(
 
 
 @hookspec
-def oms_stock_problems(order: Order, market: MarketPolicy, session: Session) -> Sequence[str]:
+def oms_stock_problems(
+    order: Order, market: MarketPolicy, session: Session, now: datetime
+) -> Sequence[str]:
     """Lines that cannot be supplied now, as reasons ("TEE-M: 2 wanted, 1 available").
 
     Called as a guard of ``place`` and ``authorize``, before any money moves; any reason
@@ -143,7 +146,7 @@ def oms_stock_problems(order: Order, market: MarketPolicy, session: Session) -> 
 
 @hookspec(firstresult=True)
 def oms_plan_shipments(
-    order: Order, market: MarketPolicy, session: Session
+    order: Order, market: MarketPolicy, session: Session, now: datetime
 ) -> Sequence[ShipmentPlan] | None:
     """Reserve stock for the order and say which stock location ships which lines.
 
@@ -155,12 +158,14 @@ def oms_plan_shipments(
 
 
 @hookspec
-def oms_release_stock(order: Order, market: MarketPolicy, session: Session) -> None:
+def oms_release_stock(order: Order, market: MarketPolicy, session: Session, now: datetime) -> None:
     """Give back what ``oms_plan_shipments`` reserved: the order was cancelled."""
 
 
 @hookspec
-def oms_decrement_stock(order: Order, market: MarketPolicy, session: Session) -> None:
+def oms_decrement_stock(
+    order: Order, market: MarketPolicy, session: Session, now: datetime
+) -> None:
     """Turn the order's reservations into stock that left: the order was approved."""
 
 
