@@ -71,12 +71,12 @@ def test_demo_runs_every_scenario_on_a_sqlite_file(tmp_path: Path) -> None:
     database = tmp_path / "demo.sqlite3"
     result = runner.invoke(app, ["demo", "--database", str(database)])
     assert result.exit_code == 0, result.output
-    assert "demo done: 9 orders" in result.output
+    assert "demo done: 11 orders" in result.output
     with OMS.open("config_examples", f"sqlite:///{database}") as oms:
         orders = {o.number: o for o in oms.list_orders(archived=None)}
         finals = sorted((o.status, o.payment_status, o.fulfillment_status)
                         for o in orders.values())
-    assert len(orders) == 9
+    assert len(orders) == 11
     assert ("cancelled", "voided", "unfulfilled") in finals
     assert ("cancelled", "refunded", "unfulfilled") in finals
     assert ("approved", "partially_refunded", "fulfilled") in finals

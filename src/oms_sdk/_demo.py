@@ -74,6 +74,14 @@ def _pass_steps(oms: OMS, order: OrderView) -> OrderView:
         order = oms.with_actor("risk-analyst").advance(order.id, custom[0])
 
 
+def _ship_all(oms: OMS, order: OrderView, **tracking: str) -> OrderView:
+    """Ship every parcel: a split order has one per stock location."""
+    warehouse = oms.with_actor("warehouse")
+    for parcel in oms.get_order(order.id).shipments:
+        order = warehouse.ship(order.id, parcel.number, **tracking)
+    return order
+
+
 def _approve(oms: OMS, order: OrderView) -> OrderView:
     return _pass_steps(oms, oms.with_actor("back-office").approve(order.id))
 
@@ -90,7 +98,7 @@ def eu_paypal_auto_capture(oms: OMS) -> tuple[str, OrderView]:
     order = oms.authorize(order.id)  # PayPal: auto_place places it, auto_capture captures
     order = _approve(oms, order)
     oms.with_actor("warehouse").update_shipment(order.id, "start_picking")
-    oms.with_actor("warehouse").ship(order.id, tracking_number="1Z999AA10123456784")
+    _ship_all(oms, order, tracking_number="1Z999AA10123456784")
     order = oms.with_actor("carrier").deliver(order.id)
     return "EU · PayPal, auto-place + auto-capture, 10% coupon, shipped and delivered", order
 
@@ -106,10 +114,39 @@ def eu_card_manual_capture_partial_refunds(oms: OMS) -> tuple[str, OrderView]:
     oms.place(order.id)
     oms.with_actor("back-office").capture(order.id)
     order = _approve(oms, order)
-    oms.with_actor("warehouse").ship(order.id, tracking_number="EU-TRK-22")
+    _ship_all(oms, order, tracking_number="EU-TRK-22")
     oms.with_actor("support").refund(order.id, "12.00")
     order = oms.with_actor("support").refund(order.id, "5.50")
     return "EU · card, manual capture, two partial refunds", order
+
+
+def eu_split_shipments(oms: OMS) -> tuple[str, OrderView]:
+    order = _checkout(
+        oms,
+        "EU",
+        [("HOODIE-MER-L", 1), ("MUG-CER-350", 2)],
+        payment_method="card",
+        shipping="standard",
+    )
+    oms.place(order.id)  # hoodies are in Amsterdam, mugs in Milan: two parcels
+    oms.with_actor("back-office").capture(order.id)
+    order = _approve(oms, order)
+    order = _ship_all(oms, order)
+    return "EU · split_shipments: one parcel from Milan, one from Amsterdam", order
+
+
+def us_split_by_line_items(oms: OMS) -> tuple[str, OrderView]:
+    order = _checkout(
+        oms,
+        "US",
+        [("TEE-ORG-L", 2), ("SOCKS-3PK", 1), ("MUG-CER-12OZ", 1)],
+        payment_method="card",
+        shipping="ground",
+    )
+    oms.place(order.id)
+    order = _approve(oms, order)
+    order = _ship_all(oms, order)
+    return "US · split_by_line_items: one parcel per line, from its warehouse", order
 
 
 def eu_bank_transfer_gift_card_cancel(oms: OMS) -> tuple[str, OrderView]:
@@ -157,7 +194,7 @@ def us_capped_auto_capture(oms: OMS) -> tuple[str, OrderView]:
     order = _checkout(oms, "US", [("TEE-ORG-M", 2)], payment_method="card", shipping="ground")
     order = oms.place(order.id)  # 48.00 + tax, under the 500.00 cap: captured at once
     order = _approve(oms, order)
-    order = oms.ship(order.id)
+    order = _ship_all(oms, order)
     return "US · card, auto-capture under the 500.00 cap", order
 
 
@@ -166,7 +203,7 @@ def us_over_cap_manual_capture(oms: OMS) -> tuple[str, OrderView]:
     oms.place(order.id)  # above the cap: stays authorized
     oms.with_actor("back-office").capture(order.id)
     order = _approve(oms, order)
-    order = oms.ship(order.id)
+    order = _ship_all(oms, order)
     return "US · card above the auto-capture cap: captured by hand", order
 
 
@@ -187,7 +224,7 @@ def jp_delayed_capture_review(oms: OMS) -> tuple[str, OrderView]:
     )
     oms.place(order.id)
     order = _approve(oms, order)  # → review → pass_review → approved, fulfillment starts
-    oms.with_actor("warehouse").ship(order.id)
+    _ship_all(oms, order)
     order = oms.with_actor("back-office").capture(order.id)  # delayed: after shipping
     return "JP · card, delayed capture, review step, captured after shipping", order
 
@@ -195,12 +232,14 @@ def jp_delayed_capture_review(oms: OMS) -> tuple[str, OrderView]:
 SCENARIOS: tuple[Callable[[OMS], tuple[str, OrderView]], ...] = (
     eu_paypal_auto_capture,
     eu_card_manual_capture_partial_refunds,
+    eu_split_shipments,
     eu_bank_transfer_gift_card_cancel,
     eu_decline_then_retry,
     eu_digital_only,
     us_capped_auto_capture,
     us_over_cap_manual_capture,
     us_cancel_after_capture,
+    us_split_by_line_items,
     jp_delayed_capture_review,
 )
 
@@ -213,6 +252,12 @@ def _timeline(oms: OMS, title: str, order: OrderView) -> Table:
             f"total {order.totals.total.format()} · captured {order.captured.format()} · "
             f"refunded {order.refunded.format()} · final "
             f"{order.status}/{order.payment_status}/{order.fulfillment_status}"
+            + "".join(
+                f"\n  parcel {p.number} from {p.stock_location or '-'}: "
+                + ", ".join(f"{q}× {sku}" for sku, q in p.lines)
+                + f" [{p.status}]"
+                for p in order.shipments
+            )
         ),
         caption_justify="left",
     )
