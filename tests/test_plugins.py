@@ -409,3 +409,70 @@ def test_tracking_hook_failure_changes_nothing(sandbox: SandboxGateway) -> None:
     with pytest.raises(Boom):
         oms.apply_tracking_event(order.id, f"{order.number}/1", carrier="acme", status="PU")
     assert snapshot(oms, order.id) == before
+
+
+def test_a_wrapper_failing_after_the_gateway_answered_cannot_hide_the_movement(
+    sandbox: SandboxGateway,
+) -> None:
+    class LateFailure:
+        @hookimpl(wrapper=True)
+        def oms_gateway_call(self) -> Iterator[None]:
+            yield
+            raise Boom("after the gateway answered")
+
+    oms = open_with(LateFailure(), sandbox)
+    order = oms.place(cart(oms).id)
+    assert (order.status, order.payment_status) == ("placed", "authorized")
+    (auth,) = order.transactions
+    assert auth.succeeded
+    assert auth.reference in sandbox.authorizations
+
+
+def test_available_triggers_ask_plugin_guards(sandbox: SandboxGateway) -> None:
+    class NoApprovals:
+        @hookimpl
+        def oms_transition_guard(self, trigger: str) -> str | None:
+            return "approvals are frozen" if trigger == "approve" else None
+
+    oms = open_with(NoApprovals(), sandbox)
+    order = oms.place(cart(oms).id)
+    oms.capture(order.id)
+    assert "approve" not in oms.available_triggers(order.id)
+    assert "refund" in oms.available_triggers(order.id)
+
+
+def test_a_retried_command_reuses_its_gateway_keys(sandbox: SandboxGateway) -> None:
+    oms = open_with(object(), sandbox)
+    order = cart(oms, token="tok_chargeDeclined")
+    with pytest.raises(PaymentDeclined):
+        oms.place(order.id, idempotency_key="checkout-42")
+    with pytest.raises(PaymentDeclined):  # the same attempt again: the same answer
+        oms.place(order.id, idempotency_key="checkout-42")
+    assert len(oms.get_order(order.id).transactions) == 1, "one attempt, recorded once"
+    oms.select_payment_method(order.id, "card", payment_source="tok_visa")
+    placed = oms.place(order.id, idempotency_key="checkout-42")  # a new card: a new attempt
+    assert placed.status == "placed"
+    assert sandbox.calls == 2
+
+
+def test_a_plugin_object_can_own_a_policy_section(tmp_path: Path) -> None:
+    class Loyalty:
+        plugin_name = "loyalty"
+
+        @hookimpl
+        def oms_check_market(self, market: Any) -> list[Any]:
+            points = market.extensions["loyalty"].get("points_per_euro")
+            return [] if points == 1 else [(("extensions", "loyalty", "points_per_euro"), "!")]
+
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "markets:\n"
+        "  - code: XX\n"
+        "    name: X\n"
+        "    currency: EUR\n"
+        "    prices: {items: {A: {name: A, price: '1'}}}\n"
+        "    payment_methods: [{code: cash, name: Cash, gateway: manual}]\n"
+        "    extensions:\n"
+        "      loyalty: {points_per_euro: 1}\n"
+    )
+    assert OMS.open(policy, "sqlite://", plugins=[Loyalty()]).plugins.names[-1] == "loyalty"

@@ -7,6 +7,7 @@ is special-cased in the core.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 
 from .hookspecs import hookimpl
 from .money import Money
@@ -21,11 +22,22 @@ def oms_payment_gateways() -> Iterable[PaymentGateway]:
     return [ManualGateway()]
 
 
+#: The gateway's own answers during one ``oms_gateway_call``, by idempotency key: if a
+#: wrapper fails after the gateway answered, the SDK still records what really happened.
+gateway_answers: ContextVar[dict[str, GatewayResult]] = ContextVar("gateway_answers")
+
+
 @hookimpl(trylast=True)
 def oms_gateway_call(
     gateway: PaymentGateway, operation: str, request: PaymentRequest
 ) -> GatewayResult:
-    result: GatewayResult = getattr(gateway, operation)(request)
+    if operation == "complete_action":
+        result: GatewayResult = gateway.complete_action(request.reference)  # type: ignore[attr-defined]
+    else:
+        result = getattr(gateway, operation)(request)
+    answers = gateway_answers.get(None)
+    if answers is not None:
+        answers[request.idempotency_key] = result
     return result
 
 

@@ -10,6 +10,7 @@ answer on record. Inventory and shipping integrations are reached through the pl
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ._defaults import gateway_answers
 from ._plugins import PluginHost
 from .errors import (
     GiftCardError,
@@ -116,8 +118,17 @@ class OrderEffects:
         return self.plugins.gateways[method.gateway]
 
     def _key(self, order: Order, kind: TransactionKind) -> str:
+        """Unique per money movement, and the same when the same command is retried.
+
+        An authorization's key also depends on the payment source: a retry with another
+        card is a new attempt, not a replay of the decline.
+        """
         self._calls += 1
-        return f"{self.command_key}:{order.id}:{kind.value}:{self._calls}"
+        key = f"{self.command_key}:{order.id}:{kind.value}:{self._calls}"
+        if kind is TransactionKind.AUTHORIZATION and order.payment_source:
+            source = hashlib.sha256(order.payment_source.encode()).hexdigest()[:12]
+            key = f"{key}:{source}"
+        return key
 
     def _move(
         self,
@@ -139,6 +150,7 @@ class OrderEffects:
             reference=reference,
         )
         operation = _OPERATIONS[kind]
+        token = gateway_answers.set({})
         try:
             answer = self.plugins.hook.oms_gateway_call(
                 gateway=gateway, operation=operation, request=request
@@ -146,15 +158,28 @@ class OrderEffects:
             if not isinstance(answer, GatewayResult):
                 raise TypeError(f"{operation} returned {type(answer).__name__}, not GatewayResult")
             result = answer
-        except Exception as exc:  # a broken gateway is a failed transaction, not a crash
-            log.warning(
-                "gateway %s failed on %s of %s: %s",
-                gateway.name,
-                operation,
-                order.number,
-                type(exc).__name__,
-            )
-            result = GatewayResult.failed(amount, "gateway_error", f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            moved = gateway_answers.get().get(key)
+            if moved is not None:  # a wrapper failed after the gateway answered: keep the answer
+                log.warning(
+                    "a wrapper of %s failed after the gateway answered: %s",
+                    operation,
+                    type(exc).__name__,
+                )
+                result = moved
+            else:  # a broken gateway is a failed transaction, not a crash
+                log.warning(
+                    "gateway %s failed on %s of %s: %s",
+                    gateway.name,
+                    operation,
+                    order.number,
+                    type(exc).__name__,
+                )
+                result = GatewayResult.failed(
+                    amount, "gateway_error", f"{type(exc).__name__}: {exc}"
+                )
+        finally:
+            gateway_answers.reset(token)
         if result.success and result.amount != amount:
             result = GatewayResult.failed(
                 amount, "amount_mismatch", f"gateway answered {result.amount} for {amount}"
@@ -273,6 +298,12 @@ class OrderEffects:
             if part.minor > 0:
                 self._move(order, TransactionKind.REFUND, part, reference=capture.reference)
                 remaining = remaining - part
+        if remaining.minor > 0:  # the ledger's captures cannot take it: never refund less
+            raise PaymentAmountError(
+                f"cannot refund {remaining.format()} more on order {order.number}: "
+                "no capture has that much left",
+                order=order.number,
+            )
 
     def release_payment(
         self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition
@@ -285,13 +316,20 @@ class OrderEffects:
     def complete_action(self, order: Order, row: PaymentTransaction) -> GatewayResult | None:
         """Ask the gateway how a pending action ended; settle ``row``. None: still pending."""
         gateway = self._gateway(order)
-        complete = getattr(gateway, "complete_action", None)
-        if complete is None:
+        if not callable(getattr(gateway, "complete_action", None)):
             raise InvalidOrderInput(
                 f"gateway {gateway.name} has no asynchronous actions", order=order.number
             )
+        request = PaymentRequest(
+            order_number=order.number,
+            amount=row.money,
+            idempotency_key=row.idempotency_key,
+            reference=row.action_id,
+        )
         try:
-            result: GatewayResult = complete(row.action_id)
+            result: GatewayResult = self.plugins.hook.oms_gateway_call(
+                gateway=gateway, operation="complete_action", request=request
+            )
         except Exception as exc:
             result = GatewayResult.failed(
                 row.money, "gateway_error", f"{type(exc).__name__}: {exc}"

@@ -70,9 +70,13 @@ class PluginHost:
         available = {ep.name: ep for ep in _entry_points()}
         by_module = {ep.value: ep.name for ep in available.values()}
         for plugin in plugins:
-            # A plugin module passed by hand keeps its entry-point name (``stock``), so its
-            # policy section and a policy that also lists it both still find it.
-            self._register(plugin, by_module.get(getattr(plugin, "__name__", "")))
+            # A plugin module passed by hand keeps its entry-point name (``stock``), and an
+            # object may name itself (``plugin_name``): its policy ``extensions`` section and a
+            # policy that also lists it both still find it.
+            name = getattr(plugin, "plugin_name", None) or by_module.get(
+                getattr(plugin, "__name__", "")
+            )
+            self._register(plugin, name)
         wanted = list(dict.fromkeys(enabled))
         missing = [name for name in wanted if name not in available]
         if missing:

@@ -191,14 +191,22 @@ class OMS:
         """The compiled, shared lifecycle that governs ``order``."""
         return self.compiler.lifecycle(self._market(order.market), order.payment_method)
 
-    def _effects(self, session: Session, market: MarketPolicy, now: datetime) -> OrderEffects:
+    def _effects(
+        self,
+        session: Session,
+        market: MarketPolicy,
+        now: datetime,
+        idempotency_key: str | None = None,
+    ) -> OrderEffects:
         return OrderEffects(
             store=self.store,
             session=session,
             market=market,
             plugins=self.plugins,
             now=now,
-            command_key=uuid.uuid4().hex,
+            # The caller's key makes the gateway keys repeat when the command is retried, so
+            # a retry after a crash or timeout cannot move the money twice.
+            command_key=f"idem:{idempotency_key}" if idempotency_key else uuid.uuid4().hex,
         )
 
     def _fire(self, order: Order, effects: OrderEffects, trigger: str, **ctx: Any) -> None:
@@ -269,7 +277,7 @@ class OMS:
             with self.store.unit_of_work() as session:
                 order = self.store.load_order(session, ref)
                 market = self._market(order.market)
-                effects = self._effects(session, market, now)
+                effects = self._effects(session, market, now, idempotency_key)
                 before = order.statuses()
                 step = run(session, order, effects)
                 if effects.notes:
@@ -1007,7 +1015,9 @@ class OMS:
         """The lifecycle triggers the order's guards allow right now."""
         with self.store.unit_of_work() as session:
             found = self.store.load_order(session, order, for_update=False)
-            return self.lifecycle(found).available_triggers(found, now=self.clock())
+            now = self.clock()
+            effects = self._effects(session, self._market(found.market), now)
+            return self.lifecycle(found).available_triggers(found, now=now, effects=effects)
 
 
 def _check_quantity(quantity: int) -> None:

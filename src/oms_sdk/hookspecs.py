@@ -15,7 +15,8 @@ Three kinds of call, chosen per hook:
   gather (gateways, policy problems, vetoes) and to notify (stock released, order events).
 * **around** (implement with ``@hookimpl(wrapper=True)``): ``oms_gateway_call`` runs the real
   call inside ``yield``; wrappers add timing, logging or circuit breaking around every gateway
-  call without being able to lose the result.
+  call. A wrapper that raises after the gateway answered cannot hide the answer: the SDK
+  records what the gateway said.
 
 Transactions: every hook whose arguments include ``session`` runs inside the command's database
 transaction. If it raises, the whole command rolls back (order, ledger, stock, everything) and
@@ -121,7 +122,8 @@ def oms_order_committed(event: OrderEvent) -> None:
 def oms_gateway_call(
     gateway: PaymentGateway, operation: str, request: PaymentRequest
 ) -> GatewayResult | None:
-    """Run one money movement (``authorize``, ``capture``, ``void``, ``refund``).
+    """Run one gateway operation: ``authorize``, ``capture``, ``void``, ``refund``, or
+    ``complete_action`` (``request.reference`` is then the action id).
 
     The SDK's default implementation calls ``gateway.<operation>(request)``. Implement it with
     ``@hookimpl(wrapper=True)`` to wrap every gateway call (``result = yield``). A gateway that

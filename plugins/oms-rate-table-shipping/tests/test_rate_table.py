@@ -358,6 +358,17 @@ def test_the_example_policy_is_valid(tmp_path: Path) -> None:
         assert "rate_table" in oms.plugins.names
 
 
+def test_the_module_passed_by_hand_reads_the_same_section(tmp_path: Path) -> None:
+    path = tmp_path / "eu.yaml"
+    path.write_text(POLICY.replace("plugins: [rate_table]\n", ""), encoding="utf-8")
+    with OMS.open(path, "sqlite://", plugins=[plugin]) as oms:
+        assert oms.plugins.manager.get_plugin("rate_table") is plugin
+        order = oms.create_order("EU", customer_email="giulia@example.com")
+        oms.add_line_item(order.id, "TEE", 1)
+        oms.set_addresses(order.id, address("US"))
+        assert oms.select_shipping_method(order.id, "standard").totals.shipping == eur("29.00")
+
+
 def test_tiers_must_increase_strictly(tmp_path: Path) -> None:
     text = POLICY.replace("max_weight_grams: 5000", "max_weight_grams: 1000")
     problem = only(tmp_path, text)

@@ -388,6 +388,8 @@ class Order:
 
     def record(self, transaction: PaymentTransaction) -> None:
         """Append to the ledger and re-derive ``payment_status`` from it."""
+        if any(t.idempotency_key == transaction.idempotency_key for t in self.transactions):
+            return  # the same gateway answer, recorded by an earlier attempt of the command
         transaction.seq = len(self.transactions)
         self.transactions.append(transaction)
         self.payment_status = self.derive_payment_status().value

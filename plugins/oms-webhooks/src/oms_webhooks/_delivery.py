@@ -147,7 +147,9 @@ class WebhookPlugin:
         self.timeout = float(timeout)
         self.queue_size = queue_size
         self.shutdown_timeout = shutdown_timeout
-        #: pluggy names a registered object by its ``__name__``
+        #: The SDK registers an object under its ``plugin_name`` (pluggy, by default, under
+        #: its ``__name__``): either way a policy listing the entry point finds it taken.
+        self.plugin_name = name
         self.__name__ = name
         self._opener = urllib.request.build_opener(_NoRedirects())
         self._cond = threading.Condition()
