@@ -429,6 +429,10 @@ class OMSMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         self.oms.close()
+        # Hypothesis may keep finished machines referenced (its strategy caches): drop the
+        # heavy state so that 200 examples do not keep 200 OMS instances alive.
+        for name in ("oms", "views", "markets", "history_len", "cards", "card_balances"):
+            self.__dict__.pop(name, None)
 
     # -- running and checking one command ---------------------------------------------------
 

@@ -181,7 +181,9 @@ def oms_shipping_price(
     """The price of ``method`` for this cart (by weight, destination …), or ``None``.
 
     Called whenever a cart is priced. The default is the method's ``price`` from the policy,
-    free over its ``free_over`` amount. Must not touch the database: pricing is pure.
+    free over its ``free_over`` amount. Must not touch the database: pricing is pure. Raise
+    ``InvalidOrderInput`` when the method cannot carry this cart to this destination: the cart
+    command is refused and changes nothing.
     """
 
 

@@ -220,6 +220,25 @@ def test_free_over_null_means_never_free() -> None:
     assert price(market, cart(market, [("HOODIE", 5)])) == eur("7.90")  # 300.00 of goods
 
 
+PER_ZONE = POLICY.replace(
+    'standard: "100.00"',
+    'standard: {domestic: "100.00", eu: null}\n          express: {eu: "80.00"}',
+)
+
+
+def test_free_over_per_zone() -> None:
+    market = market_from(PER_ZONE)
+    hoodies = [("HOODIE", 2)]  # 120.00 of goods, 1600 g
+    assert price(market, cart(market, hoodies, "IT")) == eur("0.00")  # domestic: over 100.00
+    assert price(market, cart(market, hoodies, "FR")) == eur("9.90")  # eu: never free
+    # a zone the map leaves out keeps the method's policy free_over (standard: 50.00)
+    assert price(market, cart(market, hoodies, "US")) == eur("0.00")
+    assert price(market, cart(market, [("MUG", 3)], "US")) == eur("29.00")  # 45.00
+    # express: eu free over 80.00 from the table, domestic keeps the policy's 200.00
+    assert price(market, cart(market, [("TEE", 4)], "FR"), "express") == eur("0.00")
+    assert price(market, cart(market, hoodies, "IT"), "express") == eur("12.90")
+
+
 def test_free_shipping_does_not_make_an_impossible_parcel_possible(market: MarketPolicy) -> None:
     with pytest.raises(ShippingUnavailable):
         price(market, cart(market, [("HOODIE", 10)], "JP"))
@@ -529,6 +548,29 @@ def test_empty_lists_are_problems(tmp_path: Path) -> None:
             "list at least one tier, or leave the method out",
         ),
     ]
+
+
+def test_free_over_per_zone_problems_are_located(tmp_path: Path) -> None:
+    text = PER_ZONE.replace("eu: null}", 'europe: "19.999"}').replace(
+        'express: {eu: "80.00"}', "express: [80]"
+    )
+    found = [(p.key_path, p.line, p.message) for p in problems(tmp_path, text)]
+    assert found == [
+        (
+            "markets[0].extensions.rate_table.free_over.standard.europe",
+            line_of(text, "europe:"),
+            "19.999 has more decimals than EUR allows (2); it would have to be rounded",
+        ),
+        (
+            "markets[0].extensions.rate_table.free_over.express",
+            line_of(text, "express: [80]"),
+            'expected an amount such as "4.90", got list',
+        ),
+    ]
+    text = PER_ZONE.replace("eu: null}", "europe: null}")
+    problem = only(tmp_path, text)
+    assert problem.key_path == "markets[0].extensions.rate_table.free_over.standard.europe"
+    assert problem.message == "unknown zone 'europe' (zones: domestic, eu, north_america)"
 
 
 def test_free_over_needs_a_method_with_rates(tmp_path: Path) -> None:

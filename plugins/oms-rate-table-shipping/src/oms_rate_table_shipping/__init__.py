@@ -13,7 +13,8 @@ file's ``plugins:`` and describe the rates in each market's ``extensions.rate_ta
             - {zone: domestic, max_weight_grams: 2000, price: "4.90"}
             - {zone: domestic, price: "9.90"}
             - {zone: world, price: "19.90"}
-        free_over: {standard: "60.00"}
+        free_over:
+          standard: {domestic: "60.00", world: null}
 
 How a cart is priced (``oms_shipping_price``), and why:
 
@@ -23,8 +24,9 @@ How a cart is priced (``oms_shipping_price``), and why:
 * The zone is the one listing the shipping address's country, else the ``"*"`` zone.
 * The price is the first tier of that zone whose ``max_weight_grams`` is at least the weight
   (a parcel of exactly the limit fits the tier); a tier without maximum takes any weight.
-* Free once the discounted goods reach ``free_over`` (the table's, else the method's policy
-  ``free_over``), exactly like the policy's own flat price.
+* Free once the discounted goods reach the threshold, exactly like the policy's flat price:
+  the table's ``free_over`` for the method (one amount, or one per zone; ``null`` = never
+  free), and where the table says nothing, the method's policy ``free_over``.
 * A method with no rates in the table is priced by the policy (``price``/``free_over``): the
   table can cover some methods only.
 * No shipping address yet: the policy price of the method, as an estimate. The cart cannot
@@ -47,7 +49,7 @@ from oms_sdk.policy import MarketPolicy, ShippingMethodPolicy, format_key_path
 from ._config import (
     REST_OF_WORLD,
     SECTION,
-    Path,
+    KeyPath,
     RateTable,
     Tier,
     Zone,
@@ -142,7 +144,6 @@ def cart_weight(order: Order, market: MarketPolicy) -> int:
 
 
 def _unavailable(
-    market: MarketPolicy,
     method: str,
     country: str,
     weight: int,
@@ -182,32 +183,24 @@ def quote(
     if zone is None:
         zones = ", ".join(z.code for z in table.zones)
         why = f"{country} is in no shipping zone of market {market.code} (zones: {zones})"
-        raise _unavailable(market, method, country, weight_grams, None, why, order)
+        raise _unavailable(method, country, weight_grams, None, why, order)
     tiers: list[Tier] = table.tiers(method, zone.code)
     if not tiers:
         why = f"the method has no rates for zone {zone.code!r}"
-        raise _unavailable(market, method, country, weight_grams, zone, why, order)
+        raise _unavailable(method, country, weight_grams, zone, why, order)
     for tier in tiers:
         if tier.max_weight_grams is None or weight_grams <= tier.max_weight_grams:
             return tier.price
     heaviest = tiers[-1].max_weight_grams
     why = f"heavier than its heaviest rate for zone {zone.code!r} ({heaviest} g)"
-    raise _unavailable(market, method, country, weight_grams, zone, why, order)
-
-
-def _free_over(table: RateTable, method: ShippingMethodPolicy) -> Money | None:
-    """The table's threshold when it names the method (``null`` = never free), else the
-    policy's: a "free over 50" promise on the site must survive adding a rate table."""
-    if method.code in table.free_over:
-        return table.free_over[method.code]
-    return method.free_over
+    raise _unavailable(method, country, weight_grams, zone, why, order)
 
 
 # -- hooks ---------------------------------------------------------------------------------------
 
 
 @hookimpl
-def oms_check_market(market: MarketPolicy) -> Iterable[tuple[Path, str]]:
+def oms_check_market(market: MarketPolicy) -> Iterable[tuple[KeyPath, str]]:
     """Problems of ``extensions.rate_table``, located so the loader names file, key and line."""
     return check_rate_table(market)
 
@@ -225,9 +218,10 @@ def oms_shipping_price(
     if not country:
         return None  # no destination yet: the policy price stands as the estimate
     price = quote(market, method.code, country, cart_weight(order, market), order=order.number)
-    if price is None:  # pragma: no cover - the method has rates (checked above)
+    zone = table.zone_of(country)
+    if price is None or zone is None:  # pragma: no cover - quote() raised for these
         return None
-    threshold = _free_over(table, method)
+    threshold = table.free_over_for(method.code, zone.code, method.free_over)
     goods = market.money(order.subtotal - order.discount)
     if threshold is not None and goods >= threshold:
         return Money.zero(market.currency)

@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     StrictInt,
     StrictStr,
+    TypeAdapter,
     ValidationError,
     ValidationInfo,
 )
@@ -34,7 +35,7 @@ from ._countries import COUNTRY_CODES
 __all__ = [
     "REST_OF_WORLD",
     "SECTION",
-    "Path",
+    "KeyPath",
     "RateTable",
     "Tier",
     "Zone",
@@ -47,7 +48,7 @@ SECTION = "rate_table"
 #: The one country entry that means "every country no other zone lists".
 REST_OF_WORLD = "*"
 
-Path = tuple[str | int, ...]
+KeyPath = tuple[str | int, ...]
 
 
 def _amount(value: Any, info: ValidationInfo) -> Money:
@@ -72,6 +73,11 @@ def _amount(value: Any, info: ValidationInfo) -> Money:
 
 #: An amount in the market's currency; needs ``context={"currency": ...}`` to validate.
 Amount = Annotated[Money, BeforeValidator(_amount)]
+#: A free-shipping threshold; ``None`` (``null``) = never free.
+Threshold = Amount | None
+
+_THRESHOLD: TypeAdapter[Money | None] = TypeAdapter(Threshold)
+_ZONE_THRESHOLDS: TypeAdapter[dict[str, Money | None]] = TypeAdapter(dict[StrictStr, Threshold])
 ZoneCode = Annotated[StrictStr, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,39}$")]
 
 
@@ -107,9 +113,11 @@ class RateTable(_Section):
     zones: tuple[Zone, ...]
     rates: dict[StrictStr, tuple[Tier, ...]] = Field(default_factory=dict)
     """Shipping method code -> tiers, each zone's tiers listed by increasing weight."""
-    free_over: dict[StrictStr, Amount | None] = Field(default_factory=dict)
-    """Method code -> free once the discounted goods reach this; ``null`` = never free.
-    A method not listed keeps its policy ``free_over``."""
+    free_over: dict[StrictStr, Threshold | dict[StrictStr, Threshold]] = Field(default_factory=dict)
+    """Method code -> free once the discounted goods reach this (``null`` = never free), in
+    every zone or per zone (``{domestic: "50.00", world: null}``). Whatever the table does not
+    say keeps the method's policy ``free_over``. Read by ``parse_rate_table`` first (see there).
+    """
 
     def zone_of(self, country: str) -> Zone | None:
         """The zone that lists ``country``, else the rest-of-world zone, else ``None``."""
@@ -125,6 +133,16 @@ class RateTable(_Section):
         """The tiers of ``method`` for ``zone``, lightest first (as written)."""
         return [tier for tier in self.rates.get(method, ()) if tier.zone == zone]
 
+    def free_over_for(self, method: str, zone: str, default: Money | None) -> Money | None:
+        """The free-shipping threshold of ``method`` in ``zone``; ``default`` (the policy's)
+        where the table says nothing, so a "free over 50" promise survives adding a table."""
+        if method not in self.free_over:
+            return default
+        found = self.free_over[method]
+        if isinstance(found, dict):
+            return found.get(zone, default)
+        return found
+
 
 def _message(error: Mapping[str, Any]) -> str:
     """A pydantic error as a policy-file reader would want it said."""
@@ -138,33 +156,58 @@ def _message(error: Mapping[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def _problems(error: ValidationError, prefix: KeyPath = ()) -> list[tuple[KeyPath, str]]:
+    return [(prefix + tuple(e["loc"]), _message(e)) for e in error.errors(include_url=False)]
+
+
+def _parse_free_over(raw: Any, currency: str) -> tuple[Any, list[tuple[KeyPath, str]]]:
+    """``free_over``, entry by entry, choosing the form (one amount, or one per zone) by the
+    value's type: a union would report each bad amount twice, once per form it failed."""
+    if not isinstance(raw, dict):
+        return raw, []  # not a mapping: the model says so
+    context = {"currency": currency}
+    parsed: dict[Any, Any] = {}
+    problems: list[tuple[KeyPath, str]] = []
+    for method, value in raw.items():
+        adapter: TypeAdapter[Any] = _ZONE_THRESHOLDS if isinstance(value, dict) else _THRESHOLD
+        try:
+            parsed[method] = adapter.validate_python(value, context=context)
+        except ValidationError as exc:
+            problems.extend(_problems(exc, ("free_over", method)))
+    return parsed, problems
+
+
 def parse_rate_table(
     section: Mapping[str, Any], currency: str
-) -> tuple[RateTable | None, list[tuple[Path, str]]]:
+) -> tuple[RateTable | None, list[tuple[KeyPath, str]]]:
     """Validate the section's shape; problems are located relative to the section."""
+    data = dict(section)
+    problems: list[tuple[KeyPath, str]] = []
+    if "free_over" in data:
+        data["free_over"], problems = _parse_free_over(data["free_over"], currency)
     try:
-        table = RateTable.model_validate(section, context={"currency": currency})
+        table = RateTable.model_validate(data, context={"currency": currency})
     except ValidationError as exc:
-        problems = [
-            (tuple(error["loc"]), _message(error)) for error in exc.errors(include_url=False)
-        ]
+        found = problems + _problems(exc)
+        return None, sorted(set(found), key=found.index)
+    if problems:
         return None, problems
     return table, []
 
 
-def check_rate_table(market: MarketPolicy) -> list[tuple[Path, str]]:
+def check_rate_table(market: MarketPolicy) -> list[tuple[KeyPath, str]]:
     """Every problem of the market's ``extensions.rate_table``, as ``(path in market, msg)``."""
     section = market.extensions.get(SECTION)
     if section is None:
         return []
-    prefix: Path = ("extensions", SECTION)
+    prefix: KeyPath = ("extensions", SECTION)
     table, problems = parse_rate_table(section, market.currency)
     if table is not None:
         problems = list(_semantic_problems(table, market))
     return [(prefix + path, message) for path, message in problems]
 
 
-def _semantic_problems(table: RateTable, market: MarketPolicy) -> Iterator[tuple[Path, str]]:
+def _semantic_problems(table: RateTable, market: MarketPolicy) -> Iterator[tuple[KeyPath, str]]:
     methods = [method.code for method in market.shipping_methods]
     known_methods = ", ".join(methods) or "none"
 
@@ -182,7 +225,7 @@ def _semantic_problems(table: RateTable, market: MarketPolicy) -> Iterator[tuple
         else:
             zone_codes[zone.code] = index
         for position, country in enumerate(zone.countries):
-            path: Path = ("zones", index, "countries", position)
+            path: KeyPath = ("zones", index, "countries", position)
             if country == REST_OF_WORLD:
                 if len(zone.countries) > 1:
                     yield (path, "'*' (rest of the world) must be the zone's only country")
@@ -243,7 +286,7 @@ def _semantic_problems(table: RateTable, market: MarketPolicy) -> Iterator[tuple
                     f"{tier.zone!r} tier): tiers are listed by strictly increasing weight",
                 )
 
-    for code in table.free_over:
+    for code, threshold in table.free_over.items():
         if code not in methods:
             yield (
                 ("free_over", code),
@@ -255,3 +298,10 @@ def _semantic_problems(table: RateTable, market: MarketPolicy) -> Iterator[tuple
                 f"shipping method {code!r} has no rates in this table, so this would never "
                 f"apply; set free_over on the method in shipping_methods instead",
             )
+        if isinstance(threshold, dict):
+            for zone_code in threshold:
+                if zone_code not in zone_codes:
+                    yield (
+                        ("free_over", code, zone_code),
+                        f"unknown zone {zone_code!r} (zones: {known_zones})",
+                    )
