@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from oms_sandbox_payments import SandboxGateway
+from oms_stock import reservations_of, stock_levels
 
 from oms_sdk import (
     OMS,
@@ -47,11 +48,14 @@ class Boom(Exception):
 
 
 def snapshot(oms: OMS, order: str) -> tuple[Any, ...]:
+    """Everything a command may touch: the order and its ledger, history, gift card, stock."""
     view = oms.get_order(order)
     return (
         view.model_dump(exclude={"updated_at"}),
         len(oms.history(order)),
         oms.gift_card("GC-PLUGIN").balance,
+        stock_levels(oms, "EU"),
+        reservations_of(oms, order),
     )
 
 
