@@ -53,6 +53,7 @@ def policy_text(
     *,
     locations: Sequence[tuple[str, str, int]] = LOCATIONS,
     stock_transfers: bool = False,
+    decrement: str = "on_approval",
     ttl: int = 30,
     plugins: str = "[sandbox, stock]",
 ) -> str:
@@ -68,6 +69,7 @@ def policy_text(
             "eu_warehouses": {
                 "strategy": strategy,
                 "stock_transfers": stock_transfers,
+                "decrement": decrement,
                 "locations": locs,
                 "initial_stock": stock,
             }

@@ -206,6 +206,18 @@ def test_approve_decrements_on_hand(open_shop: OpenShop) -> None:
     assert (row.status, row.active, row.settled_at) == ("decremented", False, shop.clock.now)
 
 
+def test_manual_decrement_waits_for_the_warehouse(open_shop: OpenShop) -> None:
+    shop = open_shop("no_split", {"MXP": {"TEE": 5}}, decrement="manual")
+    order = shop.place(("TEE", 2))
+    shop.oms.approve(order.id)
+    assert shop.levels() == {("MXP", "TEE"): (5, 2, 3)}, "still reserved, not yet off hand"
+    (row,) = oms_stock.decrement_stock(shop.oms, order.id)
+    assert row.status == "decremented"
+    assert shop.levels() == {("MXP", "TEE"): (3, 0, 3)}
+    oms_stock.decrement_stock(shop.oms, order.id)  # idempotent
+    assert shop.levels() == {("MXP", "TEE"): (3, 0, 3)}
+
+
 def test_cancel_after_approval_restocks_what_never_shipped(open_shop: OpenShop) -> None:
     shop = open_shop("split_shipments", SPLIT)
     order = shop.place(*TEES_AND_MUG)

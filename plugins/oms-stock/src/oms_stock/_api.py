@@ -197,3 +197,14 @@ def reservations_of(oms: OMS, order: str) -> list[Reservation]:
             )
             for row in rows
         ]
+
+
+def decrement_stock(oms: OMS, order: str) -> list[Reservation]:
+    """Take an order's reserved units off hand now (inventory models with ``decrement: manual``).
+
+    Idempotent: reservations already decremented or released are left as they are.
+    """
+    with oms.store.unit_of_work() as session:
+        found = oms.store.load_order(session, order)
+        _db.decrement(session, found.id, _db.now_for(session))
+    return reservations_of(oms, order)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 
@@ -64,6 +64,9 @@ class InventoryModelPolicy(_Strict):
     stock_transfers: StrictBool = False
     """ship_from_primary (and its fallback): take units missing at the primary from the
     secondaries, as Commerce Layer's stock transfers do. Off: the primary's own stock only."""
+    decrement: Literal["on_approval", "manual"] = "on_approval"
+    """When reserved units leave on hand: when the order is approved, or only when the
+    warehouse says so (``oms_stock.decrement_stock(oms, order)``, e.g. at pick time)."""
 
     @property
     def by_priority(self) -> tuple[StockLocationPolicy, ...]:

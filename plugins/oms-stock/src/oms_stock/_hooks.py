@@ -144,5 +144,10 @@ def oms_release_stock(order: Order, session: Session) -> None:
 
 
 @hookimpl
-def oms_decrement_stock(order: Order, session: Session) -> None:
-    _db.decrement(session, order.id, _db.now_for(session))
+def oms_decrement_stock(
+    order: Order, market: MarketPolicy, session: Session, now: datetime
+) -> None:
+    found = market_model(market)
+    if found is not None and found[1].decrement == "manual":
+        return  # the warehouse decrements with oms_stock.decrement_stock when it picks
+    _db.decrement(session, order.id, now)
