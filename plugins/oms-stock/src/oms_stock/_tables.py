@@ -8,24 +8,20 @@ with ``oms_stock_`` so the plugin never collides with the SDK or the embedding a
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import (
     CheckConstraint,
     Column,
-    DateTime,
     Engine,
     ForeignKey,
     Index,
     Integer,
     String,
     Table,
-    TypeDecorator,
 )
-from sqlalchemy.engine import Dialect
 
-from oms_sdk.store import metadata
+from oms_sdk.store import Timestamp, metadata
 
 __all__ = [
     "ORDERS",
@@ -43,29 +39,6 @@ ReservationStatus = Literal["reserved", "decremented", "released"]
 RESERVED: ReservationStatus = "reserved"
 DECREMENTED: ReservationStatus = "decremented"
 RELEASED: ReservationStatus = "released"
-
-
-class Timestamp(TypeDecorator[datetime]):
-    """A UTC instant, always read back timezone-aware (SQLite forgets zones).
-
-    The same contract as the SDK's order timestamps, so comparing ``expires_at`` with the
-    OMS clock works on SQLite (text, UTC, comparable) and PostgreSQL (``timestamptz``) alike.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("timestamps must be timezone-aware")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 locations = Table(
