@@ -16,9 +16,17 @@ runner = CliRunner()
 def test_policy_check_prints_every_market_and_capture_mode() -> None:
     result = runner.invoke(app, ["policy", "check", "config_examples"])
     assert result.exit_code == 0, result.output
-    for expected in ("EU", "US", "JP", "NO", "KW", "automatic up to $500.00, manual above",
-                     "delayed (fulfillment may start before capture)", "pass_review",
-                     "draft → pending → placed → review → approved → cancelled"):
+    for expected in (
+        "EU",
+        "US",
+        "JP",
+        "NO",
+        "KW",
+        "automatic up to $500.00, manual above",
+        "delayed (fulfillment may start before capture)",
+        "pass_review",
+        "draft → pending → placed → review → approved → cancelled",
+    ):
         assert expected in result.output
     assert "ok: 5 market(s)" in result.output
 
@@ -74,8 +82,7 @@ def test_demo_runs_every_scenario_on_a_sqlite_file(tmp_path: Path) -> None:
     assert "demo done: 11 orders" in result.output
     with OMS.open("config_examples", f"sqlite:///{database}") as oms:
         orders = {o.number: o for o in oms.list_orders(archived=None)}
-        finals = sorted((o.status, o.payment_status, o.fulfillment_status)
-                        for o in orders.values())
+        finals = sorted((o.status, o.payment_status, o.fulfillment_status) for o in orders.values())
     assert len(orders) == 11
     assert ("cancelled", "voided", "unfulfilled") in finals
     assert ("cancelled", "refunded", "unfulfilled") in finals

@@ -10,7 +10,8 @@ from oms_sdk import errors
 
 def test_every_public_error_is_an_oms_error_and_exported() -> None:
     classes = [
-        obj for _, obj in inspect.getmembers(errors, inspect.isclass)
+        obj
+        for _, obj in inspect.getmembers(errors, inspect.isclass)
         if issubclass(obj, Exception) and obj.__module__ == errors.__name__
     ]
     assert len(classes) >= 12
@@ -22,8 +23,12 @@ def test_every_public_error_is_an_oms_error_and_exported() -> None:
 
 def test_transition_not_allowed_message() -> None:
     error = errors.TransitionNotAllowed(
-        order="EU-001042", trigger="capture", status="cancelled", payment_status="voided",
-        fulfillment_status="unfulfilled", reasons=["payment_status is voided"],
+        order="EU-001042",
+        trigger="capture",
+        status="cancelled",
+        payment_status="voided",
+        fulfillment_status="unfulfilled",
+        reasons=["payment_status is voided"],
     )
     assert str(error) == (
         "cannot capture order EU-001042 (cancelled/voided/unfulfilled): payment_status is voided"

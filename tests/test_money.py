@@ -162,8 +162,23 @@ def test_parse_refuses_to_round(value: str | Decimal, currency: str) -> None:
         Money.parse(value, currency)
 
 
-@pytest.mark.parametrize("value", ["abc", "", "10,50", "1.2.3", "NaN", "nan", "sNaN", "Infinity",
-                                   "-Infinity", "inf", Decimal("NaN"), Decimal("Infinity")])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "abc",
+        "",
+        "10,50",
+        "1.2.3",
+        "NaN",
+        "nan",
+        "sNaN",
+        "Infinity",
+        "-Infinity",
+        "inf",
+        Decimal("NaN"),
+        Decimal("Infinity"),
+    ],
+)
 def test_parse_refuses_non_amounts(value: str | Decimal) -> None:
     with pytest.raises(MoneyError):
         Money.parse(value, "EUR")

@@ -6,6 +6,7 @@ import pytest
 from oms_sandbox_payments import SandboxGateway
 
 from oms_sdk import OMS, OrderView, PaymentActionRequired, PaymentDeclined, TransitionNotAllowed
+from oms_sdk.testing import fresh_database_url
 
 ADDRESS = {
     "name": "Ada",
@@ -23,7 +24,7 @@ def sandbox() -> SandboxGateway:
 
 @pytest.fixture
 def oms(sandbox: SandboxGateway) -> OMS:
-    return OMS.open("config_examples", "sqlite://", gateways=[sandbox])
+    return OMS.open("config_examples", fresh_database_url(), gateways=[sandbox])
 
 
 def cart(oms: OMS, method: str) -> OrderView:

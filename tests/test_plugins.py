@@ -25,6 +25,7 @@ from oms_sdk import (
 )
 from oms_sdk._plugins import PluginHost, installed_plugins
 from oms_sdk.payments import ManualGateway
+from oms_sdk.testing import fresh_database_url
 
 ADDRESS = {
     "name": "Ada",
@@ -102,7 +103,7 @@ def test_a_listed_plugin_that_is_not_installed_is_an_error(tmp_path: Path) -> No
         "     payment_methods: [{code: cash, name: Cash, gateway: manual}]}\n"
     )
     with pytest.raises(PluginError, match="no_such_plugin listed in the policy are not installed"):
-        OMS.open(policy, "sqlite://")
+        OMS.open(policy, fresh_database_url())
 
 
 def test_a_gateway_no_plugin_provides_is_a_located_policy_error(tmp_path: Path) -> None:
@@ -119,7 +120,7 @@ def test_a_gateway_no_plugin_provides_is_a_located_policy_error(tmp_path: Path) 
         "        gateway: stripe\n"
     )
     with pytest.raises(PolicyError) as caught:
-        OMS.open(policy, "sqlite://")
+        OMS.open(policy, fresh_database_url())
     (problem,) = caught.value.problems
     assert (problem.file, problem.key_path, problem.line) == (
         str(policy),
@@ -142,7 +143,7 @@ def test_an_extension_section_needs_its_plugin(tmp_path: Path) -> None:
         "      warp_drive: {speed: 9}\n"
     )
     with pytest.raises(PolicyError) as caught:
-        OMS.open(policy, "sqlite://")
+        OMS.open(policy, fresh_database_url())
     (problem,) = caught.value.problems
     assert (problem.key_path, problem.line) == ("markets[0].extensions.warp_drive", 8)
     assert problem.message == "no active plugin named 'warp_drive' reads it"
@@ -198,7 +199,7 @@ def sandbox() -> SandboxGateway:
 
 
 def open_with(plugin: object, sandbox: SandboxGateway) -> OMS:
-    oms = OMS.open("config_examples", "sqlite://", plugins=[plugin], gateways=[sandbox])
+    oms = OMS.open("config_examples", fresh_database_url(), plugins=[plugin], gateways=[sandbox])
     oms.issue_gift_card("GC-PLUGIN", oms.policies.market("EU").money(500))
     return oms
 
@@ -217,7 +218,9 @@ def raising(hook: str, **opts: Any) -> object:
 @pytest.mark.parametrize("hook", ["oms_payment_gateways", "oms_check_market", "oms_opened"])
 def test_a_plugin_failing_at_open_stops_the_open(hook: str, sandbox: SandboxGateway) -> None:
     with pytest.raises(Boom):
-        OMS.open("config_examples", "sqlite://", plugins=[raising(hook)], gateways=[sandbox])
+        OMS.open(
+            "config_examples", fresh_database_url(), plugins=[raising(hook)], gateways=[sandbox]
+        )
 
 
 @pytest.mark.parametrize(
@@ -479,4 +482,6 @@ def test_a_plugin_object_can_own_a_policy_section(tmp_path: Path) -> None:
         "    extensions:\n"
         "      loyalty: {points_per_euro: 1}\n"
     )
-    assert OMS.open(policy, "sqlite://", plugins=[Loyalty()]).plugins.names[-1] == "loyalty"
+    assert (
+        OMS.open(policy, fresh_database_url(), plugins=[Loyalty()]).plugins.names[-1] == "loyalty"
+    )

@@ -33,6 +33,7 @@ from oms_sdk import (
     TransitionNotAllowed,
 )
 from oms_sdk.payments import ManualGateway
+from oms_sdk.testing import fresh_database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "config_examples"
@@ -104,7 +105,7 @@ def sandbox() -> SandboxGateway:
 @pytest.fixture
 def oms(clock: FakeClock, sandbox: SandboxGateway) -> Iterator[OMS]:
     with OMS.open(
-        EXAMPLES, "sqlite://", gateways=[ManualGateway(), sandbox], clock=clock
+        EXAMPLES, fresh_database_url(), gateways=[ManualGateway(), sandbox], clock=clock
     ) as service:
         yield service
 
@@ -982,7 +983,7 @@ def test_coupon_refused(oms: OMS, code: str, lines: list[tuple[str, int]], messa
 def test_coupon_outside_its_window_is_refused(clock: FakeClock) -> None:
     # WELCOME10 starts at 2025-01-01T00:00:00+01:00 = 2024-12-31T23:00:00Z
     clock.now = datetime(2024, 12, 31, 22, 59, 59, tzinfo=UTC)
-    with OMS.open(EXAMPLES, "sqlite://", clock=clock) as oms:
+    with OMS.open(EXAMPLES, fresh_database_url(), clock=clock) as oms:
         order = checkout(oms, lines=[("TEE-ORG-M", 2)])
         with pytest.raises(InvalidOrderInput, match="welcome10 starts on 2025-01-01"):
             oms.apply_coupon(order.id, "WELCOME10")
@@ -1031,7 +1032,7 @@ markets:
 def limited(tmp_path: Path, clock: FakeClock) -> Iterator[OMS]:
     path = tmp_path / "limited.yaml"
     path.write_text(LIMITED_POLICY, encoding="utf-8")
-    with OMS.open(path, "sqlite://", clock=clock) as service:
+    with OMS.open(path, fresh_database_url(), clock=clock) as service:
         yield service
 
 

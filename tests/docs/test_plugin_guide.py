@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from oms_sdk import OMS, Money, PaymentDeclined, TransitionNotAllowed, hookspecs
-from oms_sdk.testing import OPTIONAL_RULES, GatewayConformance, Rule, checkout
+from oms_sdk.testing import OPTIONAL_RULES, GatewayConformance, Rule, checkout, fresh_database_url
 
 pytest_plugins = ["pytester"]
 
@@ -183,7 +183,9 @@ def staff_oms(example_gateway: ModuleType, shop: Path) -> Iterator[OMS]:
         + "        gateway: store_credit\n",
         encoding="utf-8",
     )
-    with OMS.open(["config_examples", policy], "sqlite://", plugins=[example_gateway]) as oms:
+    with OMS.open(
+        ["config_examples", policy], fresh_database_url(), plugins=[example_gateway]
+    ) as oms:
         yield oms
 
 
@@ -300,7 +302,7 @@ def reviews() -> Any:
 
 @pytest.fixture
 def guarded(reviews: Any) -> Iterator[OMS]:
-    with OMS.open("config_examples", "sqlite://", plugins=[reviews]) as oms:
+    with OMS.open("config_examples", fresh_database_url(), plugins=[reviews]) as oms:
         yield oms
 
 

@@ -12,6 +12,7 @@ import oms_sdk.lifecycle._compiler as compiler_module
 from oms_sdk import OMS, Money, TransitionNotAllowed
 from oms_sdk.lifecycle import LifecycleCompiler
 from oms_sdk.policy import MarketPolicy, load_policies
+from oms_sdk.testing import fresh_database_url
 
 EXAMPLES = "config_examples"
 
@@ -63,11 +64,16 @@ def test_no_machine_is_built_per_order(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(*args, **kwargs)
 
     monkeypatch.setattr(compiler_module, "Machine", counting)
-    oms = OMS.open(EXAMPLES, "sqlite://")
+    oms = OMS.open(EXAMPLES, fresh_database_url())
     at_open = len(built)
     assert at_open == sum(1 + len(m.payment_methods) for m in oms.policies)
-    address = {"name": "A", "line1": "1 Rue", "city": "Paris", "postal_code": "75001",
-               "country": "FR"}
+    address = {
+        "name": "A",
+        "line1": "1 Rue",
+        "city": "Paris",
+        "postal_code": "75001",
+        "country": "FR",
+    }
     for index in range(25):
         order = oms.create_order("EU", customer_email=f"c{index}@example.com")
         oms.add_line_item(order.id, "TEE-ORG-M", 1)
@@ -167,9 +173,12 @@ def test_refund_window(markets: dict[str, MarketPolicy]) -> None:
     assert days is not None
     captured_at = datetime(2026, 1, 1, tzinfo=UTC)
     order = FakeOrder(
-        status="approved", payment_status="paid", last_captured_at=captured_at,
+        status="approved",
+        payment_status="paid",
+        last_captured_at=captured_at,
         capturable=Money(0, "EUR"),
-        captured=Money(1000, "EUR"), refundable=Money(1000, "EUR"),
+        captured=Money(1000, "EUR"),
+        refundable=Money(1000, "EUR"),
     )
     inside = datetime(2026, 1, 1 + days - 1, tzinfo=UTC) if days < 28 else captured_at
     assert lifecycle.allows(order, "refund", now=inside, amount=Money(100, "EUR"))

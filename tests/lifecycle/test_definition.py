@@ -52,7 +52,12 @@ def test_a_valid_step_is_inserted_between_its_states() -> None:
     )
     definition = LifecycleCompiler().lifecycle(policies.market("XX"), "card").definition
     assert definition.state_names == (
-        "draft", "pending", "placed", "review", "approved", "cancelled",
+        "draft",
+        "pending",
+        "placed",
+        "review",
+        "approved",
+        "cancelled",
     )
     arrows = {(t.trigger, t.sources, t.dest) for t in definition.transitions}
     assert ("approve", ("placed",), "review") in arrows
@@ -108,8 +113,11 @@ def test_a_step_without_a_way_out_is_refused() -> None:
 )
 def test_each_bad_field_is_located(field: str, value: str, message: str) -> None:
     step = {
-        "state": "review", "after": "placed", "entered_by": "approve",
-        "exit_trigger": "pass_review", "exit_to": "approved",
+        "state": "review",
+        "after": "placed",
+        "entered_by": "approve",
+        "exit_trigger": "pass_review",
+        "exit_to": "approved",
     }
     step[field] = value
     lines = "\n".join(

@@ -19,6 +19,7 @@ from oms_sdk import OMS, InvalidOrderInput, Money, PluginError, PolicyError, Pol
 from oms_sdk._plugins import installed_plugins
 from oms_sdk.orders import LineItem, Order
 from oms_sdk.policy import MarketPolicy, ShippingMethodPolicy, load_policy_text
+from oms_sdk.testing import fresh_database_url
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -343,7 +344,7 @@ def problems(tmp_path: Path, text: str) -> list[PolicyProblem]:
     path = tmp_path / "eu.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(PolicyError) as info:
-        OMS.open(path, "sqlite://")
+        OMS.open(path, fresh_database_url())
     return list(info.value.problems)
 
 
@@ -358,7 +359,7 @@ def test_the_readme_example_loads_and_prices_as_described(tmp_path: Path) -> Non
     (example,) = re.findall(r"```yaml\n(.*?)```", readme, re.S)
     path = tmp_path / "eu.yaml"
     path.write_text(example, encoding="utf-8")
-    with OMS.open(path, "sqlite://") as oms:
+    with OMS.open(path, fresh_database_url()) as oms:
         market = oms.policies.market("EU")
         assert quote(market, "standard", "IT", 2000) == eur("4.90")
         assert quote(market, "standard", "IT", 2001) == eur("8.90")
@@ -373,14 +374,14 @@ def test_the_readme_example_loads_and_prices_as_described(tmp_path: Path) -> Non
 def test_the_example_policy_is_valid(tmp_path: Path) -> None:
     path = tmp_path / "eu.yaml"
     path.write_text(POLICY, encoding="utf-8")
-    with OMS.open(path, "sqlite://") as oms:
+    with OMS.open(path, fresh_database_url()) as oms:
         assert "rate_table" in oms.plugins.names
 
 
 def test_the_module_passed_by_hand_reads_the_same_section(tmp_path: Path) -> None:
     path = tmp_path / "eu.yaml"
     path.write_text(POLICY.replace("plugins: [rate_table]\n", ""), encoding="utf-8")
-    with OMS.open(path, "sqlite://", plugins=[plugin]) as oms:
+    with OMS.open(path, fresh_database_url(), plugins=[plugin]) as oms:
         assert oms.plugins.manager.get_plugin("rate_table") is plugin
         order = oms.create_order("EU", customer_email="giulia@example.com")
         oms.add_line_item(order.id, "TEE", 1)
@@ -620,7 +621,7 @@ def test_python_floats_are_refused() -> None:
 def oms(tmp_path: Path) -> Iterator[OMS]:
     path = tmp_path / "eu.yaml"
     path.write_text(dedent(POLICY), encoding="utf-8")
-    with OMS.open(path, "sqlite://", clock=lambda: NOW) as service:
+    with OMS.open(path, fresh_database_url(), clock=lambda: NOW) as service:
         yield service
 
 

@@ -10,6 +10,7 @@ import pytest
 from oms_stock import StockError
 
 from oms_sdk import OMS, OutOfStock, TransitionNotAllowed
+from oms_sdk.testing import fresh_database_url
 
 Shop = Any  # the conftest's Shop (test modules cannot import the conftest)
 OpenShop = Callable[..., Any]
@@ -119,7 +120,7 @@ def test_a_market_without_a_stock_section_keeps_the_sdk_default(
     text = make_policy().split("    extensions:")[0]
     policy = tmp_path / "plain.yaml"
     policy.write_text(text)
-    with OMS.open(policy, "sqlite://") as oms:
+    with OMS.open(policy, fresh_database_url()) as oms:
         order = oms.create_order("EU", customer_email="a@example.com")
         oms.add_line_item(order.id, "TEE", 500)
         oms.set_addresses(

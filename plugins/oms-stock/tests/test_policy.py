@@ -12,6 +12,7 @@ from oms_sandbox_payments import SandboxGateway
 
 from oms_sdk import OMS, PolicyError, PolicyProblem
 from oms_sdk._service import load_with_plugins
+from oms_sdk.testing import fresh_database_url
 
 HEAD = """\
 plugins: [sandbox, stock]
@@ -45,7 +46,7 @@ def problems_of(tmp_path: Path, text: str) -> list[PolicyProblem]:
     policy = tmp_path / "eu.yaml"
     policy.write_text(text)
     with pytest.raises(PolicyError) as caught:
-        OMS.open(policy, "sqlite://")
+        OMS.open(policy, fresh_database_url())
     return list(caught.value.problems)
 
 
@@ -61,7 +62,7 @@ def section(body: str) -> str:
 def test_a_valid_section_loads(tmp_path: Path) -> None:
     policy = tmp_path / "eu.yaml"
     policy.write_text(HEAD + textwrap.indent(GOOD_MODEL, "    "))
-    with OMS.open(policy, "sqlite://") as oms:
+    with OMS.open(policy, fresh_database_url()) as oms:
         assert "stock" in oms.plugins.names
         levels = oms_stock.stock_levels(oms, "EU")
     assert [(lv.location, lv.sku, lv.on_hand) for lv in levels] == [("MXP", "TEE", 5)]
@@ -189,7 +190,7 @@ def test_the_plugin_object_can_be_registered_by_hand(tmp_path: Path) -> None:
     policy.write_text(
         (HEAD + textwrap.indent(GOOD_MODEL, "    ")).replace("[sandbox, stock]", "[sandbox]")
     )
-    with OMS.open(policy, "sqlite://", plugins=[oms_stock.plugin]) as oms:
+    with OMS.open(policy, fresh_database_url(), plugins=[oms_stock.plugin]) as oms:
         assert "stock" in oms.plugins.names
         assert [lv.on_hand for lv in oms_stock.stock_levels(oms)] == [5]
 

@@ -30,6 +30,7 @@ from oms_webhooks import (
 
 from oms_sdk import OMS, OrderEvent, OrderView, PluginError
 from oms_sdk._plugins import installed_plugins
+from oms_sdk.testing import fresh_database_url
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "config_examples"
 SECRET = "whsec_test_5ecr3t"
@@ -168,7 +169,7 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 def open_oms(*plugins: object) -> OMS:
-    return OMS.open(EXAMPLES, "sqlite://", plugins=plugins)
+    return OMS.open(EXAMPLES, fresh_database_url(), plugins=plugins)
 
 
 def checkout(oms: OMS) -> OrderView:
@@ -583,7 +584,7 @@ def test_the_entry_point_reads_its_endpoints_from_the_environment(
 ) -> None:
     endpoints = [{"url": receiver.url("/env"), "secret": SECRET, "events": ["orders.create"]}]
     monkeypatch.setenv(ENV_VAR, json.dumps(endpoints))
-    with OMS.open(policy, "sqlite://") as oms:
+    with OMS.open(policy, fresh_database_url()) as oms:
         assert "webhooks" in oms.plugins.names
         order = oms.create_order("EU", customer_email=EMAIL)
         oms.add_line_item(order.id, "TEE", 1)
@@ -598,7 +599,7 @@ def test_a_changed_environment_takes_over(
     receiver: Receiver, policy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(ENV_VAR, json.dumps([{"url": receiver.url("/one"), "secret": "a"}]))
-    with OMS.open(policy, "sqlite://") as oms:
+    with OMS.open(policy, fresh_database_url()) as oms:
         first = oms_webhooks.env_plugin()
         oms.create_order("EU")
         monkeypatch.setenv(ENV_VAR, json.dumps([{"url": receiver.url("/two"), "secret": "b"}]))
@@ -612,7 +613,7 @@ def test_a_changed_environment_takes_over(
 def test_a_broken_environment_fails_the_open(policy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_VAR, '[{"url": "https://x.example.com", "secrt": "s3cr3t-value"}]')
     with pytest.raises(PluginError, match=r"webhooks: OMS_WEBHOOK_ENDPOINTS\[0\]") as info:
-        OMS.open(policy, "sqlite://")
+        OMS.open(policy, fresh_database_url())
     assert "s3cr3t-value" not in str(info.value)
 
 
@@ -620,7 +621,7 @@ def test_an_empty_environment_sends_nothing_and_says_so(
     policy: Path, monkeypatch: pytest.MonkeyPatch, logs: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv(ENV_VAR, raising=False)
-    with OMS.open(policy, "sqlite://") as oms:
+    with OMS.open(policy, fresh_database_url()) as oms:
         oms.create_order("EU")
     assert oms_webhooks.env_plugin().endpoints == ()
     assert any(f"{ENV_VAR} is empty" in r.getMessage() for r in logs.records)
@@ -631,7 +632,7 @@ def test_an_application_plugin_replaces_the_entry_point(
 ) -> None:
     monkeypatch.setenv(ENV_VAR, json.dumps([{"url": receiver.url("/env"), "secret": "e"}]))
     plugin = make_plugin(Endpoint(receiver.url("/app"), SECRET))
-    with OMS.open(policy, "sqlite://", plugins=[plugin]) as oms:
+    with OMS.open(policy, fresh_database_url(), plugins=[plugin]) as oms:
         assert oms.plugins.manager.get_plugin("webhooks") is plugin
         oms.create_order("EU")
     assert plugin.flush(timeout=5)

@@ -15,6 +15,7 @@ needs no assertion rewriting and may be imported before pytest registers it as a
 """
 
 from ._conformance import OPTIONAL_RULES, RULES, ConformanceFailure, GatewayConformance, Rule
+from ._databases import fresh_database_url, using_postgresql
 from ._fixtures import (
     DEFAULT_ADDRESSES,
     START,
@@ -45,9 +46,11 @@ __all__ = [
     "clock",
     "default_address",
     "example_policies",
+    "fresh_database_url",
     "make_order",
     "oms",
     "oms_gateways",
     "oms_plugins",
     "oms_policy_paths",
+    "using_postgresql",
 ]

@@ -20,6 +20,8 @@ import oms_sdk
 from oms_sdk import OMS, Address, OrderView, PaymentGateway
 from oms_sdk.errors import InvalidOrderInput
 
+from ._databases import fresh_database_url
+
 __all__ = [
     "DEFAULT_ADDRESSES",
     "START",
@@ -252,10 +254,13 @@ def oms(
     oms_plugins: Sequence[object],
     oms_gateways: Sequence[PaymentGateway],
 ) -> Iterator[OMS]:
-    """An ``OMS`` on a private in-memory SQLite database (``sqlite://``), on ``clock``."""
+    """An ``OMS`` on a private in-memory SQLite database (``sqlite://``), on ``clock``.
+
+    With ``OMS_TEST_DATABASE_URL`` set, on a fresh PostgreSQL schema instead.
+    """
     with OMS.open(
         list(oms_policy_paths),
-        "sqlite://",
+        fresh_database_url(),
         plugins=list(oms_plugins),
         gateways=list(oms_gateways),
         clock=clock,
