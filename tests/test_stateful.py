@@ -875,6 +875,10 @@ class OMSMachine(RuleBasedStateMachine):
         if not view.lines:
             sku = data.draw(st.sampled_from(sorted(market.prices.items)), label="sku")
             quantity = data.draw(st.one_of(st.integers(1, 3), st.integers(4, 9)), label="quantity")
+            caps = [m.auto_capture_max_amount for m in market.payment_methods]
+            cap = next((c.minor for c in caps if c is not None), None)
+            if cap is not None and data.draw(st.booleans(), label="over_auto_capture_cap"):
+                quantity = cap // max(market.prices.items[sku].price.minor, 1) + 1
             steps.append(("add_line_item", lambda: oms.add_line_item(view.id, sku, quantity)))
         if not view.customer_email:
             steps.append(("set_customer", lambda: oms.set_customer(view.id, EMAILS[0])))
@@ -1283,13 +1287,13 @@ class OMSMachine(RuleBasedStateMachine):
             view = self.progress_once(view, data)
 
     @precondition(lambda self: self.order_ids)
-    @rule(data=st.data(), moves=st.integers(1, 10))
+    @rule(data=st.data(), moves=st.integers(1, 6))
     def progress(self, data: st.DataObject, moves: int) -> None:
         """Take an order a few natural steps further along its lifecycle."""
         self.drive(data, moves)
 
     @precondition(lambda self: self.order_ids)
-    @rule(data=st.data(), moves=st.integers(1, 10))
+    @rule(data=st.data(), moves=st.integers(1, 6))
     def progress_more(self, data: st.DataObject, moves: int) -> None:
         self.drive(data, moves)
 

@@ -6,6 +6,7 @@ Start with ``OMS.open(policy_path)``; every method returns an immutable ``OrderV
 from ._service import OMS
 from .errors import (
     CurrencyMismatch,
+    DatabaseNotUpToDate,
     GiftCardError,
     IdempotencyConflict,
     InvalidOrderInput,
@@ -48,6 +49,7 @@ __all__ = [
     "Address",
     "AsyncPaymentGateway",
     "CurrencyMismatch",
+    "DatabaseNotUpToDate",
     "FulfillmentStatus",
     "GatewayResult",
     "GiftCardError",

@@ -7,6 +7,7 @@ the CLI can do, an application can do too.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +32,10 @@ policy_app = typer.Typer(
     help="Check market policy files and export their schema.", no_args_is_help=True
 )
 app.add_typer(policy_app, name="policy")
+db_app = typer.Typer(
+    help="The SDK's database schema: migrate it, show its revision.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
 
 console = Console(width=None if Console().is_terminal else 120)
 errors = Console(stderr=True)
@@ -165,6 +170,57 @@ def demo(
     summary = run_demo(paths, f"sqlite:///{database}", console)
     elapsed = time.perf_counter() - started
     console.print(f"\n[bold green]demo done[/]: {summary} in {elapsed:.2f}s — database: {database}")
+
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        "-d",
+        help="Database URL (default: $OMS_DATABASE_URL, then sqlite:///oms.sqlite3).",
+    ),
+]
+
+
+def _database_url(database: str | None) -> str:
+    from .store import DEFAULT_DATABASE_URL
+
+    return database or os.environ.get("OMS_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+@db_app.command("upgrade")
+def db_upgrade(database: DatabaseOption = None) -> None:
+    """Migrate the SDK's tables to the revision this version expects (safe to repeat)."""
+    from .store import DatabaseNotUpToDate, current_revision, upgrade
+
+    url = _database_url(database)
+    try:
+        before = current_revision(url)
+        reached = upgrade(url)
+    except DatabaseNotUpToDate as exc:
+        errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    if before == reached:
+        console.print(f"already at head: {reached}", highlight=False, soft_wrap=True)
+    else:
+        console.print(
+            f"upgraded {before or '(none)'} -> {reached}", highlight=False, soft_wrap=True
+        )
+
+
+@db_app.command("current")
+def db_current(database: DatabaseOption = None) -> None:
+    """Print the database's schema revision and the one this version of the SDK expects."""
+    from .store import current_revision, head_revision
+
+    current = current_revision(_database_url(database))
+    head = head_revision()
+    state = "up to date" if current == head else "run `oms db upgrade`"
+    console.print(
+        f"current: {current or '(none)'}\nhead:    {head}  ({state})",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ Catch ``OMSError`` to handle them all; catch a subclass to handle one kind of fa
     │   └── CurrencyMismatch        EUR added to USD, a USD price in an EUR market
     ├── PolicyError                 policy files that cannot load (lists every problem)
     ├── PluginError                 a plugin that is missing, broken or conflicting
+    ├── DatabaseNotUpToDate         the database schema is behind: run `oms db upgrade`
     ├── OrderError                  a command about one order that cannot run
     │   ├── OrderNotFound
     │   ├── InvalidOrderInput       unknown SKU, zero quantity, a method of another market …
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "CurrencyMismatch",
+    "DatabaseNotUpToDate",
     "GiftCardError",
     "IdempotencyConflict",
     "InvalidOrderInput",
@@ -89,6 +91,13 @@ class PolicyError(OMSError):
 
 class PluginError(OMSError):
     """A plugin listed but not installed, failing to import, or breaking the hook contract."""
+
+
+class DatabaseNotUpToDate(OMSError, RuntimeError):
+    """The database's SDK schema is not the one this version of oms-sdk expects.
+
+    The message names the command to run (``oms db upgrade --database ...``).
+    """
 
 
 class OrderError(OMSError):

@@ -1,6 +1,17 @@
-"""Persistence: SQLAlchemy tables, the domain mapping and the unit of work."""
+"""Persistence: SQLAlchemy tables, the domain mapping, the unit of work and migrations."""
 
-from ._store import DEFAULT_DATABASE_URL, Store
+from ._migrate import DatabaseNotUpToDate, current_revision, head_revision, upgrade
+from ._store import DEFAULT_DATABASE_URL, Store, create_store_engine
 from ._tables import Timestamp, metadata
 
-__all__ = ["DEFAULT_DATABASE_URL", "Store", "Timestamp", "metadata"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "DatabaseNotUpToDate",
+    "Store",
+    "Timestamp",
+    "create_store_engine",
+    "current_revision",
+    "head_revision",
+    "metadata",
+    "upgrade",
+]

@@ -14,23 +14,23 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, insert, or_, select, update
-from sqlalchemy.engine import CursorResult, make_url
+from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from ..errors import OrderNotFound
 from ..orders import GiftCard, HistoryEntry, Order
+from ._migrate import prepare_schema
 from ._tables import (
     history,
     idempotency_keys,
     map_domain,
-    metadata,
     order_numbers,
     orders,
     promotion_usage,
 )
 
-__all__ = ["DEFAULT_DATABASE_URL", "Store"]
+__all__ = ["DEFAULT_DATABASE_URL", "Store", "create_store_engine"]
 
 DEFAULT_DATABASE_URL = "sqlite:///oms.sqlite3"
 
@@ -53,25 +53,41 @@ def _sqlite_setup(engine: Engine, *, file_backed: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def create_store_engine(url: str | URL | None = None, *, echo: bool = False) -> Engine:
+    """An engine for ``url`` (default ``sqlite:///oms.sqlite3``), SQLite set up as described."""
+    url = make_url(url or DEFAULT_DATABASE_URL)
+    if url.get_backend_name() == "sqlite":
+        database = url.database
+        in_memory = not database or database == ":memory:"
+        engine = create_engine(
+            url,
+            echo=echo,
+            poolclass=StaticPool if in_memory else None,
+            connect_args={"check_same_thread": False},
+        )
+        _sqlite_setup(engine, file_backed=not in_memory)
+        return engine
+    return create_engine(url, echo=echo, pool_pre_ping=True)
+
+
 class Store:
-    """One database: its engine, its sessions, and the order queries."""
+    """One database: its engine, its sessions, and the order queries.
+
+    Opening a store migrates a brand-new database to the SDK's current schema, and refuses one
+    whose schema is behind (:class:`~oms_sdk.store.DatabaseNotUpToDate`, naming the
+    ``oms db upgrade`` command to run). Tables that plugins added to ``metadata`` and that the
+    SDK's migrations do not own are then created if missing.
+    """
 
     def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
         map_domain()
         self.url = make_url(url or DEFAULT_DATABASE_URL)
-        if self.url.get_backend_name() == "sqlite":
-            database = self.url.database
-            in_memory = not database or database == ":memory:"
-            self.engine = create_engine(
-                self.url,
-                echo=echo,
-                poolclass=StaticPool if in_memory else None,
-                connect_args={"check_same_thread": False},
-            )
-            _sqlite_setup(self.engine, file_backed=not in_memory)
-        else:
-            self.engine = create_engine(self.url, echo=echo, pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        self.engine = create_store_engine(self.url, echo=echo)
+        try:
+            prepare_schema(self.engine)  # and creates plugins' missing tables
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._sessions = sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
 
     @property

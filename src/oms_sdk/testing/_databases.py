@@ -49,8 +49,8 @@ def _drop_schemas() -> None:
     for base, schemas in by_base.items():
         engine = create_engine(base)
         try:
-            with engine.begin() as connection:
-                for schema in schemas:
+            for schema in schemas:  # one transaction each: dropping takes a lock per table
+                with engine.begin() as connection:
                     connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         finally:
             engine.dispose()
