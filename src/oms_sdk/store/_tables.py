@@ -7,6 +7,7 @@ prefixed ``oms_`` so the SDK can share a database with the application that embe
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -231,10 +232,16 @@ idempotency_keys = Table(
 
 mapper_registry = registry(metadata=metadata)
 _mapped = False
+_mapping = threading.Lock()
 
 
 def map_domain() -> None:
-    """Map the domain classes onto the tables (once per process)."""
+    """Map the domain classes onto the tables (once per process, whichever thread is first)."""
+    with _mapping:
+        _map_domain()
+
+
+def _map_domain() -> None:
     global _mapped
     if _mapped:
         return
