@@ -24,7 +24,7 @@ from .errors import (
     PolicyProblem,
     TransitionNotAllowed,
 )
-from .events import OrderEvent
+from .events import EventPublisher, OrderEvent
 from .hookspecs import hookimpl
 from .lifecycle import FulfillmentStatus, OrderStatus, PaymentStatus, ShipmentStatus
 from .money import Money
@@ -50,6 +50,7 @@ __all__ = [
     "AsyncPaymentGateway",
     "CurrencyMismatch",
     "DatabaseNotUpToDate",
+    "EventPublisher",
     "FulfillmentStatus",
     "GatewayResult",
     "GiftCardError",

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from ._service import OMS
-    from .events import OrderEvent
+    from .events import EventPublisher, OrderEvent
     from .money import Money
     from .orders import Order, Shipment
     from .payments import GatewayResult, PaymentGateway, PaymentRequest
@@ -111,7 +111,20 @@ def oms_order_committed(event: OrderEvent) -> None:
 
     ``event`` is immutable: the trigger, the statuses before and after, the amount moved, and
     the order's view. Exceptions are logged and swallowed, since the change is already durable.
-    (Durable, at-least-once delivery comes with the outbox; this hook is best effort.)
+    This hook is best effort: a crash right after the commit loses the call. For durable,
+    at-least-once delivery, provide a publisher (``oms_event_publishers``) instead.
+    """
+
+
+@hookspec
+def oms_event_publishers(oms: OMS) -> Iterable[EventPublisher]:
+    """Publishers that the outbox relay (``oms outbox relay``) delivers order events to.
+
+    Every committed command writes its event to the outbox table in the command's own
+    transaction; the relay hands each event to every publisher, at least once and in order
+    per order. ``publish`` raises when an event was not delivered: that publisher's later
+    events of the same order wait, and the relay offers the event again on its next run.
+    Called when the relay starts.
     """
 
 

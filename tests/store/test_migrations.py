@@ -106,12 +106,13 @@ def test_core_tables_are_exactly_the_tables_the_sdk_defines() -> None:
     assert all(name.startswith("oms_") for name in CORE_TABLES)
 
 
-def test_the_initial_revision_is_the_head_and_writes_no_timestamp_type() -> None:
-    assert head_revision() == "0001"
-    source = (_migrate.MIGRATIONS_DIR / "versions" / "v0001_initial_schema.py").read_text()
-    # migrations must not depend on live application code such as _tables.Timestamp
-    assert "oms_sdk" not in source
-    assert "Timestamp(" not in source
+def test_revisions_form_one_line_and_write_no_timestamp_type() -> None:
+    assert head_revision() == "0002"
+    for path in sorted((_migrate.MIGRATIONS_DIR / "versions").glob("v0*.py")):
+        source = path.read_text()
+        # migrations must not depend on live application code such as _tables.Timestamp
+        assert "oms_sdk" not in source, path.name
+        assert "Timestamp(" not in source, path.name
 
 
 def test_first_open_migrates_a_new_database_to_head(database_url: str) -> None:
@@ -185,19 +186,20 @@ def test_oms_db_current_reads_oms_database_url(
 
 @pytest.fixture
 def newer_sdk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Pretend the SDK was upgraded: its migrations gain a revision ``0002`` after the head."""
+    """Pretend the SDK was upgraded: its migrations gain a revision ``9999`` after the head."""
+    shipped = head_revision()
     directory = tmp_path / "migrations"
     shutil.copytree(
         _migrate.MIGRATIONS_DIR, directory, ignore=shutil.ignore_patterns("__pycache__")
     )
-    (directory / "versions" / "v0002_probe.py").write_text(
-        '''"""A probe table."""
+    (directory / "versions" / "v9999_probe.py").write_text(
+        f'''"""A probe table."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "9999"
+down_revision = "{shipped}"
 branch_labels = None
 depends_on = None
 
@@ -212,8 +214,8 @@ def downgrade() -> None:
         encoding="utf-8",
     )
     monkeypatch.setattr(_migrate, "MIGRATIONS_DIR", directory)
-    assert head_revision() == "0002"
-    return "0002"
+    assert head_revision() == "9999"
+    return shipped
 
 
 def test_a_database_behind_head_is_refused_until_oms_db_upgrade(
@@ -221,23 +223,23 @@ def test_a_database_behind_head_is_refused_until_oms_db_upgrade(
 ) -> None:
     with monkeypatch.context() as older:
         older.setattr(_migrate, "MIGRATIONS_DIR", Path(_migrate.__file__).parent / "migrations")
-        Store(database_url).close()  # made by the older SDK: at 0001
-        assert current_revision(database_url) == "0001"
+        Store(database_url).close()  # made by the older SDK: at its head
+        assert current_revision(database_url) == newer_sdk
 
     with pytest.raises(DatabaseNotUpToDate) as refused:
         Store(database_url)
     message = str(refused.value)
     assert "oms db upgrade --database " in message
     assert make_url(database_url).render_as_string(hide_password=True) in message
-    assert "'0001'" in message
-    assert "'0002'" in message
+    assert f"'{newer_sdk}'" in message
+    assert "'9999'" in message
     assert isinstance(refused.value, OMSError)
     assert isinstance(refused.value, RuntimeError)
     assert "oms_migration_probe" not in table_names(database_url)  # refused: nothing changed
 
     result = runner.invoke(app, ["db", "upgrade", "--database", database_url])
     assert result.exit_code == 0, result.output
-    assert "upgraded 0001 -> 0002" in result.output
+    assert f"upgraded {newer_sdk} -> 9999" in result.output
     assert "oms_migration_probe" in table_names(database_url)
     Store(database_url).close()
 
@@ -255,7 +257,7 @@ def test_a_database_ahead_of_this_sdk_is_refused(database_url: str) -> None:
 
 def test_a_database_made_before_migrations_is_refused_then_adopted(database_url: str) -> None:
     engine = create_engine(database_url)
-    core = [table for table in metadata.sorted_tables if table.name in CORE_TABLES]
+    core = [table for table in metadata.sorted_tables if table.name in _migrate.BASELINE_TABLES]
     metadata.create_all(engine, tables=core)  # what the SDK did before it shipped migrations
     engine.dispose()
 

@@ -47,6 +47,7 @@ from ._tables import Timestamp, metadata
 
 __all__ = [
     "BASELINE_REVISION",
+    "BASELINE_TABLES",
     "CORE_TABLES",
     "MIGRATIONS_DIR",
     "VERSION_TABLE",
@@ -77,8 +78,12 @@ CORE_TABLES = frozenset(
         "oms_promotion_usage",
         "oms_order_numbers",
         "oms_idempotency_keys",
+        "oms_outbox",
+        "oms_outbox_deliveries",
     }
 )
+#: The core tables of :data:`BASELINE_REVISION`: what a database made before migrations holds.
+BASELINE_TABLES = CORE_TABLES - {"oms_outbox", "oms_outbox_deliveries"}
 #: Alembic's version table, declared on ``metadata`` too so that ``metadata.tables`` names every
 #: table the SDK puts in a database (and ``metadata.drop_all`` removes them all). Alembic creates
 #: and writes it; this declaration matches Alembic's own (``version_num``, ``<table>_pkc``).
@@ -194,10 +199,10 @@ def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> str:
         config = _config(connection)
         if _revision(connection) is None:
             present = _core_tables_present(connection)
-            if present == CORE_TABLES:
+            if present == BASELINE_TABLES:
                 command.stamp(config, BASELINE_REVISION)
             elif present:
-                missing = ", ".join(sorted(CORE_TABLES - present))
+                missing = ", ".join(sorted(BASELINE_TABLES - present))
                 raise DatabaseNotUpToDate(
                     f"{_display(connection.engine.url)} has some oms-sdk tables but not all "
                     f"(missing: {missing}) and no {VERSION_TABLE} table; refusing to guess "

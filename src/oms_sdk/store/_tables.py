@@ -226,8 +226,32 @@ idempotency_keys = Table(
     Column("command", String(64), nullable=False),
     Column("fingerprint", String(64), nullable=False),
     Column("order_id", String(36)),
-    Column("response", JSON, nullable=False),
+    # NULL while the first request with this key runs: later ones wait for its answer.
+    Column("response", JSON),
     Column("created_at", Timestamp(), nullable=False),
+)
+
+outbox = Table(
+    "oms_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("order_id", String(36), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", Timestamp(), nullable=False),
+)
+
+outbox_deliveries = Table(
+    "oms_outbox_deliveries",
+    metadata,
+    Column(
+        "outbox_id",
+        ForeignKey("oms_outbox.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("publisher", String(64), primary_key=True),
+    Column("delivered_at", Timestamp(), nullable=False),
 )
 
 mapper_registry = registry(metadata=metadata)
