@@ -3,8 +3,10 @@
 Start with ``OMS.open(policy_path)``; every method returns an immutable ``OrderView``.
 """
 
-from ._service import OMS
+from ._outbox import RelayReport
+from ._service import OMS, Reconciled
 from .errors import (
+    ConcurrentModification,
     CurrencyMismatch,
     DatabaseNotUpToDate,
     GiftCardError,
@@ -48,6 +50,7 @@ __all__ = [
     "OMS",
     "Address",
     "AsyncPaymentGateway",
+    "ConcurrentModification",
     "CurrencyMismatch",
     "DatabaseNotUpToDate",
     "EventPublisher",
@@ -81,6 +84,8 @@ __all__ = [
     "PolicyError",
     "PolicyProblem",
     "PolicySet",
+    "Reconciled",
+    "RelayReport",
     "ShipmentPlan",
     "ShipmentStatus",
     "ShipmentView",

@@ -1,11 +1,12 @@
 """What a transition does besides changing ``status``: money, holds, shipments, timestamps.
 
 The compiled lifecycle calls these by name (see ``LifecycleEffects``), inside the command's unit
-of work. Money movements go through the order's payment gateway; every answer, good or bad,
-becomes a row of the order's ledger. A declined or broken gateway call raises
-``PaymentDeclined`` (``PaymentActionRequired`` when the customer must act) *after* keeping the
-gateway's answer in ``outcomes``, so the facade can roll the command back and still keep every
-answer on record. Inventory and shipping integrations are reached through the plugin hooks.
+of work. Money movements go through the order's payment gateway, never from inside a
+transaction: the movement is first committed as a pending ledger row (its intent), then sent,
+then settled with the gateway's answer (see ``NeedsGateway``). Every answer, good or bad, stays
+on the ledger. A declined or broken gateway call raises ``PaymentDeclined``
+(``PaymentActionRequired`` when the customer must act). Inventory and shipping integrations are
+reached through the plugin hooks.
 """
 
 from __future__ import annotations
@@ -43,7 +44,14 @@ from .payments import GatewayResult, PaymentGateway, PaymentRequest
 from .policy import MarketPolicy
 from .store import Store
 
-__all__ = ["GatewayOutcome", "OrderEffects"]
+__all__ = [
+    "GatewayCall",
+    "GatewayOutcome",
+    "NeedsGateway",
+    "OrderEffects",
+    "call_gateway",
+    "transaction_id",
+]
 
 log = logging.getLogger("oms_sdk.payments")
 
@@ -74,7 +82,7 @@ class GatewayOutcome:
 
     def to_row(self) -> PaymentTransaction:
         return PaymentTransaction(
-            id=str(uuid.uuid5(uuid.NAMESPACE_URL, self.idempotency_key)),
+            id=transaction_id(self.idempotency_key),
             kind=self.kind,
             amount=self.amount,
             succeeded=self.succeeded,
@@ -89,6 +97,145 @@ class GatewayOutcome:
             action_id=self.action_id,
         )
 
+    @classmethod
+    def of_row(cls, row: PaymentTransaction) -> GatewayOutcome:
+        """The answer a settled row holds, to replay a command that already got it."""
+        return cls(
+            kind=TransactionKind(row.kind),
+            amount=row.money,
+            gateway=row.gateway,
+            succeeded=row.succeeded,
+            reference=row.reference,
+            parent_reference=row.parent_reference,
+            error_code=row.error_code,
+            error_message=row.error_message,
+            idempotency_key=row.idempotency_key,
+            metadata={},
+            at=row.created_at,
+            action_id=row.action_id,
+        )
+
+    def settle(self, row: PaymentTransaction) -> None:
+        """Write this answer on the row written before the call (the intent)."""
+        row.succeeded = self.succeeded
+        row.reference = self.reference
+        row.error_code = self.error_code
+        row.error_message = self.error_message
+        row.action_id = self.action_id
+        row.pending = self.action_id is not None and not self.succeeded
+        row.metadata_ = {"answered_at": self.at.isoformat(), **row.metadata_, **self.metadata}
+
+
+def transaction_id(idempotency_key: str) -> str:
+    """A ledger row's id follows from its key: every attempt of a movement names one row."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, idempotency_key))
+
+
+@dataclass(frozen=True)
+class GatewayCall:
+    """A money movement decided under the order's lock, to be sent once its intent committed."""
+
+    kind: TransactionKind
+    order_id: str
+    gateway: PaymentGateway
+    request: PaymentRequest
+    at: datetime
+
+    @property
+    def key(self) -> str:
+        return self.request.idempotency_key
+
+    def intent(self) -> PaymentTransaction:
+        """The pending ledger row committed before the gateway is called."""
+        row = PaymentTransaction(
+            id=transaction_id(self.key),
+            kind=self.kind,
+            amount=self.request.amount,
+            succeeded=False,
+            gateway=self.gateway.name,
+            reference=None,
+            parent_reference=self.request.reference,
+            error_code=None,
+            error_message=None,
+            idempotency_key=self.key,
+            metadata={},
+            created_at=self.at,
+        )
+        row.pending = True  # no action id: on its way to the gateway, or its answer unknown
+        return row
+
+
+class NeedsGateway(Exception):
+    """The command reached a money movement whose answer it does not have yet.
+
+    The facade rolls the command back to its savepoint, commits ``call.intent()`` while it still
+    holds the order's lock, calls the gateway outside any transaction, and runs the command
+    again with the answer (a deterministic replay: the same movements get the same keys).
+    """
+
+    def __init__(self, call: GatewayCall, *, resume: bool) -> None:
+        super().__init__(f"{call.kind.value} {call.request.amount} needs the gateway")
+        self.call = call
+        self.resume = resume
+        """True when the intent row already exists (an earlier attempt crashed or timed out)."""
+
+
+def call_gateway(plugins: PluginHost, call: GatewayCall) -> GatewayOutcome:
+    """Send one movement through ``oms_gateway_call``; every answer becomes an outcome.
+
+    A decline is a failed outcome, and so is a gateway that raised (``gateway_error``). A
+    wrapper that raised after the gateway answered cannot hide the answer.
+    """
+    gateway, request, kind = call.gateway, call.request, call.kind
+    operation = _OPERATIONS[kind]
+    amount = request.amount
+    token = gateway_answers.set({})
+    try:
+        answer = plugins.hook.oms_gateway_call(
+            gateway=gateway, operation=operation, request=request
+        )
+        if not isinstance(answer, GatewayResult):
+            raise TypeError(f"{operation} returned {type(answer).__name__}, not GatewayResult")
+        result = answer
+    except Exception as exc:
+        moved = gateway_answers.get().get(request.idempotency_key)
+        if moved is not None:  # a wrapper failed after the gateway answered: keep the answer
+            log.warning(
+                "a wrapper of %s failed after the gateway answered: %s",
+                operation,
+                type(exc).__name__,
+            )
+            result = moved
+        else:  # a broken gateway is a failed transaction, not a crash
+            log.warning(
+                "gateway %s failed on %s of %s: %s",
+                gateway.name,
+                operation,
+                request.order_number,
+                type(exc).__name__,
+            )
+            result = GatewayResult.failed(amount, "gateway_error", f"{type(exc).__name__}: {exc}")
+    finally:
+        gateway_answers.reset(token)
+    if result.success and result.amount != amount:
+        result = GatewayResult.failed(
+            amount, "amount_mismatch", f"gateway answered {result.amount} for {amount}"
+        )
+    return GatewayOutcome(
+        kind=kind,
+        amount=amount,
+        gateway=gateway.name,
+        succeeded=result.success,
+        reference=result.reference if result.success else None,
+        parent_reference=request.reference,
+        error_code=None if result.success else (result.error_code or "declined"),
+        error_message=None if result.success else (result.error_message or "declined"),
+        idempotency_key=request.idempotency_key,
+        metadata=dict(result.metadata),
+        at=call.at,
+        action_id=result.action_id if result.pending else None,
+    )
+
 
 @dataclass
 class OrderEffects:
@@ -100,9 +247,8 @@ class OrderEffects:
     plugins: PluginHost
     now: datetime
     command_key: str
-    outcomes: list[GatewayOutcome] = field(default_factory=list)
-    """Every gateway answer of this command, in order: the facade re-records them all when
-    the command fails after money has moved, so the ledger never forgets a real movement."""
+    answers: Mapping[str, GatewayOutcome] = field(default_factory=dict)
+    """The gateway answers this command already got, by idempotency key (from earlier runs)."""
     notes: dict[str, Any] = field(default_factory=dict)
     _calls: int = 0
 
@@ -116,6 +262,10 @@ class OrderEffects:
                 order=order.number,
             )
         return self.plugins.gateways[method.gateway]
+
+    def owns(self, row: PaymentTransaction) -> bool:
+        """Whether ``row`` is a movement of this command (of an earlier run of it)."""
+        return row.idempotency_key.startswith(f"{self.command_key}:")
 
     def _key(self, order: Order, kind: TransactionKind) -> str:
         """Unique per money movement, and the same when the same command is retried.
@@ -139,84 +289,59 @@ class OrderEffects:
         reference: str | None = None,
         raise_on_failure: bool = True,
     ) -> PaymentTransaction | None:
-        """Ask the gateway to move ``amount``; record the answer; raise if it said no."""
-        gateway = self._gateway(order)
+        """Move ``amount`` through the gateway, exactly once; raise if the gateway said no.
+
+        The first time a command reaches a movement, this raises ``NeedsGateway``: the facade
+        commits the intent, calls the gateway and runs the command again. On that run the
+        answer is here and settles the intent row.
+        """
         key = self._key(order, kind)
-        request = PaymentRequest(
-            order_number=order.number,
-            amount=amount,
-            idempotency_key=key,
-            payment_source=order.payment_source if kind is TransactionKind.AUTHORIZATION else None,
-            reference=reference,
-        )
-        operation = _OPERATIONS[kind]
-        token = gateway_answers.set({})
-        try:
-            answer = self.plugins.hook.oms_gateway_call(
-                gateway=gateway, operation=operation, request=request
-            )
-            if not isinstance(answer, GatewayResult):
-                raise TypeError(f"{operation} returned {type(answer).__name__}, not GatewayResult")
-            result = answer
-        except Exception as exc:
-            moved = gateway_answers.get().get(key)
-            if moved is not None:  # a wrapper failed after the gateway answered: keep the answer
-                log.warning(
-                    "a wrapper of %s failed after the gateway answered: %s",
-                    operation,
-                    type(exc).__name__,
+        row = order.transaction(key)
+        outcome = self.answers.get(key)
+        if row is not None and not row.pending:
+            pass  # answered before: by an earlier attempt of this command, or by reconcile
+        elif outcome is None:
+            if row is not None and row.action_id is not None:
+                raise PaymentActionRequired(
+                    f"{kind.value} of {row.money.format()} for order {order.number} waits for "
+                    f"the customer to complete action {row.action_id}",
+                    order=order.number,
+                    action_id=row.action_id,
                 )
-                result = moved
-            else:  # a broken gateway is a failed transaction, not a crash
-                log.warning(
-                    "gateway %s failed on %s of %s: %s",
-                    gateway.name,
-                    operation,
-                    order.number,
-                    type(exc).__name__,
-                )
-                result = GatewayResult.failed(
-                    amount, "gateway_error", f"{type(exc).__name__}: {exc}"
-                )
-        finally:
-            gateway_answers.reset(token)
-        if result.success and result.amount != amount:
-            result = GatewayResult.failed(
-                amount, "amount_mismatch", f"gateway answered {result.amount} for {amount}"
+            request = PaymentRequest(
+                order_number=order.number,
+                amount=row.money if row is not None else amount,
+                idempotency_key=key,
+                payment_source=(
+                    order.payment_source if kind is TransactionKind.AUTHORIZATION else None
+                ),
+                reference=row.parent_reference if row is not None else reference,
             )
-        outcome = GatewayOutcome(
-            kind=kind,
-            amount=amount,
-            gateway=gateway.name,
-            succeeded=result.success,
-            reference=result.reference if result.success else None,
-            parent_reference=reference,
-            error_code=None if result.success else (result.error_code or "declined"),
-            error_message=None if result.success else (result.error_message or "declined"),
-            idempotency_key=key,
-            metadata=dict(result.metadata),
-            at=self.now,
-            action_id=result.action_id if result.pending else None,
-        )
-        self.outcomes.append(outcome)
-        row = outcome.to_row()
-        if result.pending and result.action_id is not None:
-            raise PaymentActionRequired(
-                f"{kind.value} of {amount.format()} for order {order.number} needs the "
-                f"customer to complete action {result.action_id}",
-                order=order.number,
-                action_id=result.action_id,
-            )
-        if outcome.succeeded or not raise_on_failure:
+            call = GatewayCall(kind, order.id, self._gateway(order), request, self.now)
+            raise NeedsGateway(call, resume=row is not None)
+        elif row is None:
+            row = outcome.to_row()
             order.record(row)
-            if not outcome.succeeded:
-                self.notes.setdefault("failed", []).append(f"{kind.value}: {outcome.error_code}")
-            return row if outcome.succeeded else None
+        else:
+            outcome.settle(row)
+            order.payment_status = order.derive_payment_status().value
+        if row.pending and row.action_id is not None:
+            raise PaymentActionRequired(
+                f"{kind.value} of {row.money.format()} for order {order.number} needs the "
+                f"customer to complete action {row.action_id}",
+                order=order.number,
+                action_id=row.action_id,
+            )
+        if row.succeeded:
+            return row
+        if not raise_on_failure:
+            self.notes.setdefault("failed", []).append(f"{kind.value}: {row.error_code}")
+            return None
         raise PaymentDeclined(
-            f"{kind.value} of {amount.format()} for order {order.number} failed: "
-            f"{outcome.error_code} ({outcome.error_message})",
+            f"{kind.value} of {row.money.format()} for order {order.number} failed: "
+            f"{row.error_code} ({row.error_message})",
             order=order.number,
-            error_code=outcome.error_code or "declined",
+            error_code=row.error_code or "declined",
             transaction_id=row.id,
         )
 

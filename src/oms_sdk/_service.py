@@ -12,20 +12,26 @@ import hashlib
 import json
 import logging
 import os
+import random
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.exc import StaleDataError
 
-from ._effects import OrderEffects
+from ._effects import GatewayCall, GatewayOutcome, NeedsGateway, OrderEffects, call_gateway
+from ._outbox import RelayReport, publishers_of, relay_outbox
 from ._plugins import PluginHost
 from .errors import (
+    ConcurrentModification,
     GiftCardError,
     IdempotencyConflict,
     InvalidOrderInput,
@@ -34,7 +40,7 @@ from .errors import (
     PolicyProblem,
     TransitionNotAllowed,
 )
-from .events import OrderEvent
+from .events import EventPublisher, OrderEvent
 from .lifecycle import (
     BUILTIN_TRIGGERS,
     Lifecycle,
@@ -53,22 +59,29 @@ from .orders import (
     LineItem,
     Order,
     OrderView,
+    PaymentTransaction,
+    TransactionKind,
     gift_card_view,
     history_view,
     promotion_problem,
     reprice,
 )
-from .payments import PaymentGateway
+from .payments import PaymentGateway, PaymentRequest
 from .policy import MarketPolicy, PolicySet, load_policies
 from .store import Store
 
-__all__ = ["OMS"]
+__all__ = ["OMS", "Reconciled"]
 
 Clock = Callable[[], datetime]
 log = logging.getLogger("oms_sdk")
 _EDITABLE = (OrderStatus.DRAFT.value, OrderStatus.PENDING.value)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CARD_NUMBER = re.compile(r"^[\d -]{12,23}$")
+#: A command that needs more gateway calls than this is a bug, not a big order.
+_MAX_GATEWAY_CALLS = 64
+#: SQLSTATEs of a PostgreSQL transaction that lost a race: serialization failure, deadlock,
+#: lock not available.
+_RACE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 
 
 def _utcnow() -> datetime:
@@ -81,6 +94,61 @@ def _luhn(digits: str) -> bool:
         value = int(char) * (2 if index % 2 else 1)
         total += value - 9 if value > 9 else value
     return total % 10 == 0
+
+
+class _Busy(Exception):
+    """Another command holds the order: try again shortly."""
+
+    def __init__(self, message: str, order: str) -> None:
+        super().__init__(message)
+        self.order = order
+
+
+class _Backoff:
+    """Jittered exponential sleeps within a time budget, for commands that lost a race."""
+
+    def __init__(self, budget: float) -> None:
+        self.deadline = time.monotonic() + budget
+        self.delay = 0.002
+
+    def sleep(self) -> bool:
+        """Sleep before the next try; False when the budget is spent."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            return False
+        time.sleep(min(self.delay * (0.5 + random.random()), left))
+        self.delay = min(self.delay * 2, 0.1)
+        return True
+
+
+def _lost_race(error: Exception) -> bool:
+    """Whether a database error means another transaction won, so retrying may succeed."""
+    if isinstance(error, StaleDataError):
+        return True
+    if isinstance(error, DBAPIError):
+        sqlstate = getattr(error.orig, "sqlstate", None)
+        if sqlstate in _RACE_SQLSTATES:
+            return True
+        return "database is locked" in str(error.orig)
+    return False
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """A payment that ``OMS.reconcile`` settled with the gateway's answer."""
+
+    order: str
+    transaction_id: str
+    kind: str
+    amount: Money
+    outcome: str
+    """``succeeded``, ``failed``, or ``action_required`` (the customer must act)."""
+    error_code: str | None
+
+    @classmethod
+    def of(cls, order: str, row: PaymentTransaction) -> Reconciled:
+        outcome = "succeeded" if row.succeeded else "action_required" if row.pending else "failed"
+        return cls(order, row.id, row.kind, row.money, outcome, row.error_code)
 
 
 @dataclass
@@ -96,8 +164,17 @@ class OMS:
     """An order management system embedded in your application.
 
     Create one per process with ``OMS.open(...)`` and share it: it is thread-safe, and each
-    method runs in its own database transaction.
+    method runs in its own database transaction (or a few, when it moves money: see
+    ``reconcile``).
     """
+
+    busy_timeout: float = 10.0
+    """Seconds a command waits for an order that another command holds, before it raises
+    ``ConcurrentModification``."""
+    in_flight_timeout: timedelta = timedelta(seconds=60)
+    """How long a payment may be on its way to the gateway before its outcome counts as unknown:
+    commands on its order then fail until ``reconcile`` asks the gateway."""
+    _crash_at: Callable[[str], None] | None = None
 
     def __init__(
         self,
@@ -196,7 +273,8 @@ class OMS:
         session: Session,
         market: MarketPolicy,
         now: datetime,
-        idempotency_key: str | None = None,
+        command_key: str | None = None,
+        answers: Mapping[str, GatewayOutcome] | None = None,
     ) -> OrderEffects:
         return OrderEffects(
             store=self.store,
@@ -204,9 +282,8 @@ class OMS:
             market=market,
             plugins=self.plugins,
             now=now,
-            # The caller's key makes the gateway keys repeat when the command is retried, so
-            # a retry after a crash or timeout cannot move the money twice.
-            command_key=f"idem:{idempotency_key}" if idempotency_key else uuid.uuid4().hex,
+            command_key=command_key or uuid.uuid4().hex,
+            answers=answers if answers is not None else {},
         )
 
     def _fire(self, order: Order, effects: OrderEffects, trigger: str, **ctx: Any) -> None:
@@ -235,86 +312,26 @@ class OMS:
             )
         )
 
-    def _idempotent(
-        self, key: str | None, command: str, args: Mapping[str, Any]
-    ) -> tuple[str, OrderView | None]:
-        fingerprint = hashlib.sha256(
-            json.dumps([command, args], sort_keys=True, default=str).encode()
-        ).hexdigest()
-        if key is None:
-            return fingerprint, None
-        with self.store.unit_of_work() as session:
-            found = self.store.idempotent_response(session, key)
-        if found is None:
-            return fingerprint, None
-        stored_command, stored_fingerprint, response = found
-        if (stored_command, stored_fingerprint) != (command, fingerprint):
-            raise IdempotencyConflict(
-                f"idempotency key {key!r} was first used for a different request "
-                f"({stored_command}); use a new key for a new request"
-            )
-        return fingerprint, OrderView.model_validate(response)
-
-    def _command(
+    def _finish(
         self,
+        session: Session,
         command: str,
-        ref: str,
-        run: Callable[[Session, Order, OrderEffects], _Step],
-        *,
-        idempotency_key: str | None = None,
-        args: Mapping[str, Any] | None = None,
-    ) -> OrderView:
-        """Run one command on one order as one unit of work."""
-        fingerprint, replay = self._idempotent(
-            idempotency_key, command, {"order": ref, **(args or {})}
-        )
-        if replay is not None:
-            return replay
-        now = self.clock()
-        actor = self.actor
-        effects: OrderEffects | None = None
-        try:
-            with self.store.unit_of_work() as session:
-                order = self.store.load_order(session, ref)
-                market = self._market(order.market)
-                effects = self._effects(session, market, now, idempotency_key)
-                before = order.statuses()
-                step = run(session, order, effects)
-                if effects.notes:
-                    step.detail = {**(step.detail or {}), **effects.notes}
-                order.updated_at = now
-                flag_modified(order, "updated_at")  # every command bumps the version
-                self._history(session, order, before, step, now, actor)
-                session.flush()
-                view = OrderView.of(order)
-                if idempotency_key is not None:
-                    self.store.remember_response(
-                        session,
-                        key=idempotency_key,
-                        command=command,
-                        fingerprint=fingerprint,
-                        order_id=order.id,
-                        response=view.model_dump(mode="json"),
-                        now=now,
-                    )
-        except Exception as error:
-            # Whatever failed, money a gateway moved (or refused to move) stays on record.
-            if effects is not None and effects.outcomes:
-                self._record_outcomes(ref, command, effects, now, actor, error)
-            raise
-        self._notify(command, view, before, step, now, actor)
-        return view
-
-    def _notify(
-        self,
-        command: str,
-        view: OrderView,
+        order: Order,
         before: tuple[str, str, str],
         step: _Step,
         now: datetime,
         actor: str,
-    ) -> None:
-        """Tell ``oms_order_committed`` observers; their failures cannot undo the commit."""
+        idempotency_key: str | None,
+        *,
+        new: bool = False,
+    ) -> tuple[OrderView, OrderEvent]:
+        """The end of every command's transaction: version, history, outbox, stored answer."""
+        if not new:
+            order.updated_at = now
+            flag_modified(order, "updated_at")  # every command bumps the version
+        self._history(session, order, before, step, now, actor)
+        session.flush()
+        view = OrderView.of(order)
         event = OrderEvent(
             id=str(uuid.uuid4()),
             name=f"orders.{command}",
@@ -325,6 +342,229 @@ class OMS:
             amount=step.amount,
             order=view,
         )
+        self.store.add_event(
+            session,
+            event_id=event.id,
+            order_id=order.id,
+            name=event.name,
+            payload=event.to_dict(),
+            now=now,
+        )
+        if idempotency_key is not None:
+            self.store.remember_response(
+                session,
+                key=idempotency_key,
+                order_id=order.id,
+                response=view.model_dump(mode="json"),
+            )
+        return view, event
+
+    def _idempotently(
+        self,
+        key: str | None,
+        command: str,
+        args: Mapping[str, Any],
+        body: Callable[[], tuple[OrderView, OrderEvent]],
+    ) -> OrderView:
+        """Run ``body`` once per idempotency key.
+
+        The key is claimed (inserted) before the command runs, so concurrent requests with
+        one key cannot both act: the others wait for the first one's answer and return it. A
+        key first used for another request raises ``IdempotencyConflict`` before anything runs.
+        A failed request frees its key: retrying it runs the command again, and the ledger
+        rows it already has (found by their keys) keep any money from moving twice.
+        """
+        if key is not None:
+            fingerprint = hashlib.sha256(
+                json.dumps([command, args], sort_keys=True, default=str).encode()
+            ).hexdigest()
+            backoff = _Backoff(self.busy_timeout)
+            while True:
+                now = self.clock()
+                claim = self.store.claim_idempotency_key(
+                    key,
+                    command=command,
+                    fingerprint=fingerprint,
+                    now=now,
+                    stale_before=now - self.in_flight_timeout,
+                )
+                if claim.state != "claimed" and (claim.command, claim.fingerprint) != (
+                    command,
+                    fingerprint,
+                ):
+                    raise IdempotencyConflict(
+                        f"idempotency key {key!r} was first used for a different request "
+                        f"({claim.command}); use a new key for a new request"
+                    )
+                if claim.state == "done":
+                    return OrderView.model_validate(claim.response)
+                if claim.state == "claimed":
+                    break
+                if not backoff.sleep():
+                    raise ConcurrentModification(
+                        f"a request with idempotency key {key!r} is still running; "
+                        "retry later with the same key"
+                    )
+        try:
+            view, event = body()
+        except Exception:
+            if key is not None:
+                self.store.release_idempotency_key(key)
+            raise
+        self._observe(event)
+        return view
+
+    def _command(
+        self,
+        command: str,
+        ref: str,
+        run: Callable[[Session, Order, OrderEffects], _Step],
+        *,
+        idempotency_key: str | None = None,
+        args: Mapping[str, Any] | None = None,
+    ) -> OrderView:
+        """Run one command on one order: claimed by its idempotency key, then attempted."""
+        return self._idempotently(
+            idempotency_key,
+            command,
+            {"order": ref, **(args or {})},
+            lambda: self._attempts(command, ref, run, idempotency_key),
+        )
+
+    def _attempts(
+        self,
+        command: str,
+        ref: str,
+        run: Callable[[Session, Order, OrderEffects], _Step],
+        idempotency_key: str | None,
+    ) -> tuple[OrderView, OrderEvent]:
+        """Run the command until it completes, calling gateways between its transactions.
+
+        Each attempt locks the order and runs the whole command. When it reaches a money
+        movement it has no answer for, the attempt commits only that movement's intent (a
+        pending ledger row), the gateway is called with no transaction open, and the next
+        attempt runs the command again with the answer. An attempt that finds the order busy
+        (locked, or another command's payment on its way) is retried with backoff for up to
+        ``busy_timeout`` seconds, then ``ConcurrentModification`` is raised.
+        """
+        # The caller's key makes the gateway keys repeat when the command is retried, so a
+        # retry after a crash or timeout cannot move the money twice.
+        command_key = f"idem:{idempotency_key}" if idempotency_key else uuid.uuid4().hex
+        answers: dict[str, GatewayOutcome] = {}
+        now, actor = self.clock(), self.actor
+        backoff = _Backoff(self.busy_timeout)
+        while len(answers) < _MAX_GATEWAY_CALLS:
+            try:
+                finished, call = self._attempt(
+                    command, ref, run, idempotency_key, command_key, answers, now, actor
+                )
+            except _Busy as busy:
+                if backoff.sleep():
+                    continue
+                raise ConcurrentModification(str(busy), order=busy.order) from None
+            except (StaleDataError, DBAPIError) as error:
+                if not _lost_race(error):
+                    raise
+                if backoff.sleep():
+                    continue
+                raise ConcurrentModification(
+                    f"order {ref}: another command kept changing it ({type(error).__name__}); "
+                    "nothing was changed, retry later",
+                    order=ref,
+                ) from error
+            except Exception as error:
+                # Whatever failed, money a gateway moved (or refused to move) stays on record.
+                if answers:
+                    self._record_outcomes(ref, command, answers, now, actor, error)
+                raise
+            if finished is not None:
+                return finished
+            assert call is not None
+            self._recovery_point("intent_committed")
+            answers[call.key] = call_gateway(self.plugins, call)
+            self._recovery_point("gateway_answered")
+        raise RuntimeError(f"{command} on order {ref} made more than {_MAX_GATEWAY_CALLS} calls")
+
+    def _attempt(
+        self,
+        command: str,
+        ref: str,
+        run: Callable[[Session, Order, OrderEffects], _Step],
+        idempotency_key: str | None,
+        command_key: str,
+        answers: dict[str, GatewayOutcome],
+        now: datetime,
+        actor: str,
+    ) -> tuple[tuple[OrderView, OrderEvent] | None, GatewayCall | None]:
+        with self.store.unit_of_work() as session:
+            order = self.store.load_order(session, ref)
+            order_id = order.id
+            effects = self._effects(session, self._market(order.market), now, command_key, answers)
+            self._check_in_flight(order, effects, now)
+            self._unsettle_own(order, effects, answers)
+            before = order.statuses()
+            savepoint = session.begin_nested()
+            try:
+                step = run(session, order, effects)
+            except NeedsGateway as need:
+                # Keep the lock, drop the command's changes, commit only the intent.
+                savepoint.rollback()
+                if not need.resume:
+                    self.store.add_intent(session, order_id, need.call.intent())
+                return None, need.call
+            for outcome in answers.values():  # an answer the command no longer asked for
+                row = order.transaction(outcome.idempotency_key)
+                if row is not None and row.pending and row.action_id is None:
+                    outcome.settle(row)
+                    order.payment_status = order.derive_payment_status().value
+            if effects.notes:
+                step.detail = {**(step.detail or {}), **effects.notes}
+            finished = self._finish(
+                session, command, order, before, step, now, actor, idempotency_key
+            )
+            savepoint.commit()
+            self._recovery_point("before_commit")
+        return finished, None
+
+    @staticmethod
+    def _unsettle_own(
+        order: Order, effects: OrderEffects, answers: dict[str, GatewayOutcome]
+    ) -> None:
+        """A retried command (same idempotency key) whose movements were already answered, by
+        its earlier attempt or by ``reconcile``, runs as it first did: its own rows count as
+        not yet answered, and the answers they hold settle them again, without a gateway call.
+        In memory only: the attempt writes them back unchanged."""
+        changed = False
+        for row in order.transactions:
+            if effects.owns(row) and not row.pending and row.idempotency_key not in answers:
+                answers[row.idempotency_key] = GatewayOutcome.of_row(row)
+                row.pending, row.succeeded = True, False
+                changed = True
+        if changed:
+            order.payment_status = order.derive_payment_status().value
+
+    def _check_in_flight(self, order: Order, effects: OrderEffects, now: datetime) -> None:
+        """Wait while another command's payment is on its way to the gateway."""
+        foreign = [row for row in order.in_flight() if not effects.owns(row)]
+        if not foreign:
+            return
+        row = min(foreign, key=lambda r: r.created_at)
+        what = f"the {row.kind} of {row.money.format()} sent at {row.created_at.isoformat()}"
+        if now - row.created_at > self.in_flight_timeout:
+            raise ConcurrentModification(
+                f"order {order.number}: {what} has no recorded answer; run OMS.reconcile() "
+                "(oms reconcile) to ask the gateway how it ended",
+                order=order.number,
+            )
+        raise _Busy(f"order {order.number}: {what} is still on its way", order.number)
+
+    def _recovery_point(self, name: str) -> None:
+        """Where a crash leaves work for ``reconcile``: tests inject crashes here."""
+        if self._crash_at is not None:
+            self._crash_at(name)
+
+    def _observe(self, event: OrderEvent) -> None:
+        """Tell ``oms_order_committed`` observers; their failures cannot undo the commit."""
         for impl in self.plugins.hook.oms_order_committed.get_hookimpls():
             try:
                 impl.function(event=event)
@@ -335,7 +575,7 @@ class OMS:
         self,
         ref: str,
         command: str,
-        effects: OrderEffects,
+        answers: Mapping[str, GatewayOutcome],
         now: datetime,
         actor: str,
         error: Exception,
@@ -344,20 +584,22 @@ class OMS:
         with self.store.unit_of_work() as session:
             order = self.store.load_order(session, ref)
             before = order.statuses()
-            for outcome in effects.outcomes:
-                order.record(outcome.to_row())
-            order.updated_at = now
-            flag_modified(order, "updated_at")
+            for outcome in answers.values():
+                row = order.transaction(outcome.idempotency_key)
+                if row is None:
+                    order.record(outcome.to_row())
+                elif row.pending and row.action_id is None:
+                    outcome.settle(row)
+            order.payment_status = order.derive_payment_status().value
             code = getattr(error, "error_code", None) or type(error).__name__
+            last = list(answers.values())[-1]
             step = _Step(
-                f"{command}_failed",
-                effects.outcomes[-1].amount,
-                {"error_code": code, "error": str(error)},
+                f"{command}_failed", last.amount, {"error_code": code, "error": str(error)}
             )
-            self._history(session, order, before, step, now, actor)
-            session.flush()
-            view = OrderView.of(order)
-        self._notify(f"{command}_failed", view, before, step, now, actor)
+            _, event = self._finish(
+                session, f"{command}_failed", order, before, step, now, actor, None
+            )
+        self._observe(event)
 
     def _cart(self, order: Order, what: str) -> None:
         if order.status not in _EDITABLE:
@@ -436,40 +678,37 @@ class OMS:
             raise InvalidOrderInput(f"market {market} is disabled")
         if customer_email is not None:
             _check_email(customer_email)
-        fingerprint, replay = self._idempotent(
-            idempotency_key, "create_order", {"market": market, "email": customer_email}
-        )
-        if replay is not None:
-            return replay
-        now = self.clock()
-        with self.store.unit_of_work() as session:
-            order = Order(
-                id=str(uuid.uuid4()),
-                number=self.store.next_order_number(session, policy.number_prefix),
-                market=market,
-                currency=policy.currency,
-                now=now,
-            )
-            order.customer_email = customer_email
-            session.add(order)
-            session.flush()
-            before = order.statuses()
-            self._refresh(session, order, self._effects(session, policy, now))
-            self._history(session, order, before, _Step("create"), now, self.actor)
-            session.flush()
-            view = OrderView.of(order)
-            if idempotency_key is not None:
-                self.store.remember_response(
-                    session,
-                    key=idempotency_key,
-                    command="create_order",
-                    fingerprint=fingerprint,
-                    order_id=order.id,
-                    response=view.model_dump(mode="json"),
+
+        def create() -> tuple[OrderView, OrderEvent]:
+            now = self.clock()
+            with self.store.unit_of_work() as session:
+                order = Order(
+                    id=str(uuid.uuid4()),
+                    number=self.store.next_order_number(session, policy.number_prefix),
+                    market=market,
+                    currency=policy.currency,
                     now=now,
                 )
-        self._notify("create", view, before, _Step("create"), now, self.actor)
-        return view
+                order.customer_email = customer_email
+                session.add(order)
+                session.flush()
+                before = order.statuses()
+                self._refresh(session, order, self._effects(session, policy, now))
+                return self._finish(
+                    session,
+                    "create",
+                    order,
+                    before,
+                    _Step("create"),
+                    now,
+                    self.actor,
+                    idempotency_key,
+                    new=True,
+                )
+
+        return self._idempotently(
+            idempotency_key, "create_order", {"market": market, "email": customer_email}, create
+        )
 
     def add_line_item(
         self, order: str, sku: str, quantity: int = 1, *, idempotency_key: str | None = None
@@ -723,9 +962,8 @@ class OMS:
     ) -> OrderView:
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
             value = _money(amount, o.currency) if amount is not None else None
-            known = len(o.transactions)
             self._fire(o, fx, trigger, amount=value)
-            moved = [t for t in o.transactions[known:] if t.succeeded]
+            moved = sorted((t for t in o.transactions if t.succeeded and fx.owns(t)), key=_seq)
             if not moved:
                 return _Step(trigger, value)
             detail = {"payments": [f"{t.kind} {t.money}" for t in moved]}
@@ -969,6 +1207,91 @@ class OMS:
                 raise GiftCardError(f"unknown gift card {code!r}")
             return gift_card_view(card)
 
+    # -- recovery and delivery ------------------------------------------------------------
+
+    def reconcile(
+        self, *, older_than: timedelta | None = None, order: str | None = None
+    ) -> list[Reconciled]:
+        """Settle payments whose gateway answer was lost (a crash, a timeout).
+
+        Every movement is committed as a pending ledger row before its gateway call. A row
+        still pending after ``older_than`` (default ``in_flight_timeout``) is sent again with
+        its own idempotency key: the gateway answers its first result, or makes the movement
+        if it never received it, and never moves the money twice. The answer settles the row,
+        so the ledger agrees with the gateway; nothing is ever compensated. Requests that were
+        running with an idempotency key when they died are freed, so retrying them (same key)
+        resumes them with the recorded answers.
+        """
+        now = self.clock()
+        cutoff = now - (self.in_flight_timeout if older_than is None else older_than)
+        with self.store.unit_of_work() as session:
+            order_ids = self.store.orders_in_flight(session, before=cutoff, order=order)
+            self.store.release_stale_claims(session, before=cutoff)
+        settled: list[Reconciled] = []
+        for order_id in order_ids:
+            with self.store.unit_of_work() as session:
+                found = self.store.load_order(session, order_id)
+                calls = [
+                    GatewayCall(
+                        TransactionKind(row.kind),
+                        found.id,
+                        self.gateways[row.gateway],
+                        PaymentRequest(
+                            order_number=found.number,
+                            amount=row.money,
+                            idempotency_key=row.idempotency_key,
+                            payment_source=(
+                                found.payment_source
+                                if row.kind == TransactionKind.AUTHORIZATION
+                                else None
+                            ),
+                            reference=row.parent_reference,
+                        ),
+                        row.created_at,
+                    )
+                    for row in found.in_flight()
+                    if row.created_at <= cutoff
+                ]
+            outcomes = [call_gateway(self.plugins, call) for call in calls]
+            with self.store.unit_of_work() as session:
+                found = self.store.load_order(session, order_id)
+                before = found.statuses()
+                mine: list[Reconciled] = []
+                for outcome in outcomes:
+                    row = found.transaction(outcome.idempotency_key)
+                    if row is None or not row.pending or row.action_id is not None:
+                        continue  # settled meanwhile by the command itself
+                    outcome.settle(row)
+                    mine.append(Reconciled.of(found.number, row))
+                if not mine:
+                    continue
+                found.payment_status = found.derive_payment_status().value
+                step = _Step(
+                    "reconcile",
+                    detail={"settled": [f"{r.kind} {r.amount} {r.outcome}" for r in mine]},
+                )
+                _, event = self._finish(
+                    session, "reconcile", found, before, step, now, self.actor, None
+                )
+            settled.extend(mine)
+            self._observe(event)
+        return settled
+
+    def relay_outbox(
+        self, *, limit: int = 500, publishers: Iterable[EventPublisher] | None = None
+    ) -> RelayReport:
+        """Deliver committed order events to the publishers, at least once and in order per
+        order (``oms outbox relay`` runs this in a loop).
+
+        ``publishers`` defaults to what the plugins' ``oms_event_publishers`` return.
+        """
+        chosen = (
+            publishers
+            if publishers is not None
+            else publishers_of(self.plugins.hook.oms_event_publishers(oms=self))
+        )
+        return relay_outbox(self.store, chosen, limit=limit, clock=self.clock)
+
     # -- queries --------------------------------------------------------------------------
 
     def get_order(self, order: str) -> OrderView:
@@ -1018,6 +1341,10 @@ class OMS:
             now = self.clock()
             effects = self._effects(session, self._market(found.market), now)
             return self.lifecycle(found).available_triggers(found, now=now, effects=effects)
+
+
+def _seq(row: PaymentTransaction) -> int:
+    return row.seq
 
 
 def _check_quantity(quantity: int) -> None:

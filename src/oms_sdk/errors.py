@@ -13,6 +13,7 @@ Catch ``OMSError`` to handle them all; catch a subclass to handle one kind of fa
     │   ├── InvalidOrderInput       unknown SKU, zero quantity, a method of another market …
     │   ├── TransitionNotAllowed    the lifecycle refuses the trigger in the current statuses
     │   ├── OutOfStock              a reservation failed at placement; nothing was charged
+    │   ├── ConcurrentModification  another command kept the order busy: retry later
     │   └── PaymentError
     │       ├── PaymentDeclined     the gateway said no; a failed transaction is recorded
     │       ├── PaymentActionRequired  3-D Secure, a bank redirect: the customer must act
@@ -22,7 +23,9 @@ Catch ``OMSError`` to handle them all; catch a subclass to handle one kind of fa
 
 Every error changes nothing: it is raised before the unit of work commits, except
 ``PaymentDeclined`` and ``PaymentActionRequired``, whose transaction rows are committed on
-purpose so that what the gateway said stays on the order's record.
+purpose so that what the gateway said stays on the order's record. A payment row written before
+a gateway call that never came back (a crash, a timeout) stays pending until ``OMS.reconcile``
+asks the gateway how it ended.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 __all__ = [
+    "ConcurrentModification",
     "CurrencyMismatch",
     "DatabaseNotUpToDate",
     "GiftCardError",
@@ -147,6 +151,17 @@ class TransitionNotAllowed(OrderError):
 
 class OutOfStock(OrderError):
     """Stock could not be reserved when the order was placed; no money moved."""
+
+
+class ConcurrentModification(OrderError):
+    """The command lost a race for the order and did not run; nothing changed.
+
+    Raised after the SDK retried a bounded number of times: another command kept the order
+    locked, a payment of the order was still on its way to the gateway, or a request with the
+    same idempotency key was still running. Retrying later is safe (with the same idempotency
+    key, it cannot act twice). A payment stuck on its way for longer than
+    ``OMS.in_flight_timeout`` needs ``OMS.reconcile()`` (``oms reconcile``) first.
+    """
 
 
 class PaymentError(OrderError):

@@ -23,6 +23,12 @@ transaction. If it raises, the whole command rolls back (order, ledger, stock, e
 the exception reaches the caller; only a gateway's recorded answers survive (see
 ``oms_gateway_call``). ``oms_order_committed`` runs after the commit: it cannot undo anything, so
 its exceptions are logged and swallowed.
+
+A command that moves money runs more than once: no gateway is called inside a transaction, so
+the command stops at the movement, commits its intent, calls the gateway, and runs again from
+the start with the answer. Hooks that take ``session`` may therefore run several times per
+command, and only the last run's database writes are kept; keep effects outside the database
+(a carrier booking, an e-mail) for ``oms_order_committed`` or an outbox publisher.
 """
 
 from __future__ import annotations
@@ -137,6 +143,10 @@ def oms_gateway_call(
 ) -> GatewayResult | None:
     """Run one gateway operation: ``authorize``, ``capture``, ``void``, ``refund``, or
     ``complete_action`` (``request.reference`` is then the action id).
+
+    Called with no database transaction open: the movement's pending ledger row is already
+    committed. ``OMS.reconcile`` calls it again with the same ``request.idempotency_key`` when
+    the first answer was lost, so a gateway must answer a repeated key with its first result.
 
     The SDK's default implementation calls ``gateway.<operation>(request)``. Implement it with
     ``@hookimpl(wrapper=True)`` to wrap every gateway call (``result = yield``). A gateway that

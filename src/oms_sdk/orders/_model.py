@@ -429,10 +429,17 @@ class Order:
     def line(self, sku: str) -> LineItem | None:
         return next((line for line in self.lines if line.sku == sku), None)
 
+    def transaction(self, idempotency_key: str) -> PaymentTransaction | None:
+        return next((t for t in self.transactions if t.idempotency_key == idempotency_key), None)
+
+    def in_flight(self) -> list[PaymentTransaction]:
+        """Movements sent (or about to be sent) to the gateway whose answer is not recorded."""
+        return [t for t in self.transactions if t.pending and t.action_id is None]
+
     @property
     def pending_action(self) -> str | None:
         """The action id of a payment waiting for the customer, if any."""
-        return next((t.action_id for t in self.transactions if t.pending), None)
+        return next((t.action_id for t in self.transactions if t.pending and t.action_id), None)
 
     def pending_row(self, action_id: str) -> PaymentTransaction | None:
         return next((t for t in self.transactions if t.pending and t.action_id == action_id), None)

@@ -7,19 +7,34 @@ at its commit. ``sqlite://`` (no path) is a private in-memory database for tests
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import Engine, create_engine, event, insert, or_, select, update
+from sqlalchemy import (
+    Engine,
+    create_engine,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from ..errors import OrderNotFound
-from ..orders import GiftCard, HistoryEntry, Order
+from ..orders import GiftCard, HistoryEntry, Order, PaymentTransaction
 from ._migrate import prepare_schema
 from ._tables import (
     history,
@@ -27,10 +42,13 @@ from ._tables import (
     map_domain,
     order_numbers,
     orders,
+    outbox,
+    outbox_deliveries,
+    payment_transactions,
     promotion_usage,
 )
 
-__all__ = ["DEFAULT_DATABASE_URL", "Store", "create_store_engine"]
+__all__ = ["DEFAULT_DATABASE_URL", "Claim", "OutboxRow", "Store", "create_store_engine"]
 
 DEFAULT_DATABASE_URL = "sqlite:///oms.sqlite3"
 
@@ -70,6 +88,27 @@ def create_store_engine(url: str | URL | None = None, *, echo: bool = False) -> 
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
 
+@dataclass(frozen=True)
+class Claim:
+    """What the idempotency table says about a key: ``claimed`` means run the command."""
+
+    state: Literal["claimed", "running", "done"]
+    command: str = ""
+    fingerprint: str = ""
+    response: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    order_id: str
+    payload: dict[str, Any]
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
 class Store:
     """One database: its engine, its sessions, and the order queries.
 
@@ -102,6 +141,23 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Run one holder of ``name`` at a time across processes (a PostgreSQL advisory lock;
+        SQLite's single writer already serializes what matters)."""
+        if self.dialect != "postgresql":
+            yield
+            return
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
 
     # -- orders ---------------------------------------------------------------------------
 
@@ -146,17 +202,21 @@ class Store:
         return list(session.scalars(query))
 
     def next_order_number(self, session: Session, prefix: str) -> str:
-        """The next human number of a market: ``EU-000042``. Gap-free per committed order."""
-        updated = session.execute(
-            update(order_numbers)
-            .where(order_numbers.c.prefix == prefix)
-            .values(last=order_numbers.c.last + 1)
+        """The next human number of a market: ``EU-000042``. Gap-free per committed order.
+
+        One upsert, so that two first orders of a market cannot both insert the counter.
+        """
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        upsert = (
+            dialect_insert(order_numbers)
+            .values(prefix=prefix, last=1)
+            .on_conflict_do_update(
+                index_elements=[order_numbers.c.prefix], set_={"last": order_numbers.c.last + 1}
+            )
             .returning(order_numbers.c.last)
-        ).scalar_one_or_none()
-        if updated is None:
-            session.execute(insert(order_numbers).values(prefix=prefix, last=1))
-            updated = 1
-        return f"{prefix}-{updated:06d}"
+        )
+        number = session.execute(upsert).scalar_one()
+        return f"{prefix}-{number:06d}"
 
     # -- promotions, gift cards -----------------------------------------------------------
 
@@ -184,41 +244,191 @@ class Store:
     def gift_card(self, session: Session, code: str) -> GiftCard | None:
         return session.get(GiftCard, code, with_for_update=self.dialect != "sqlite")
 
+    # -- payment intents ------------------------------------------------------------------
+
+    def add_intent(self, session: Session, order_id: str, row: PaymentTransaction) -> None:
+        """Append a pending ledger row; committed before its gateway call."""
+        seq = session.execute(
+            select(func.coalesce(func.max(payment_transactions.c.seq), -1) + 1).where(
+                payment_transactions.c.order_id == order_id
+            )
+        ).scalar_one()
+        session.execute(
+            insert(payment_transactions).values(
+                id=row.id,
+                order_id=order_id,
+                seq=seq,
+                kind=row.kind,
+                amount=row.amount,
+                currency=row.currency,
+                succeeded=False,
+                gateway=row.gateway,
+                reference=None,
+                parent_reference=row.parent_reference,
+                error_code=None,
+                error_message=None,
+                pending=True,
+                action_id=None,
+                idempotency_key=row.idempotency_key,
+                metadata={},
+                created_at=row.created_at,
+            )
+        )
+
+    def orders_in_flight(
+        self, session: Session, *, before: datetime, order: str | None = None
+    ) -> list[str]:
+        """Ids of orders with a movement sent before ``before`` whose answer is unknown."""
+        query = (
+            select(payment_transactions.c.order_id)
+            .where(
+                payment_transactions.c.pending.is_(True),
+                payment_transactions.c.action_id.is_(None),
+                payment_transactions.c.created_at <= before,
+            )
+            .distinct()
+        )
+        if order is not None:
+            query = query.join(orders, orders.c.id == payment_transactions.c.order_id).where(
+                or_(orders.c.id == order, orders.c.number == order)
+            )
+        return sorted(session.scalars(query))
+
     # -- idempotency ----------------------------------------------------------------------
 
-    def idempotent_response(
-        self, session: Session, key: str
-    ) -> tuple[str, str, dict[str, Any]] | None:
-        row = session.execute(
-            select(
-                idempotency_keys.c.command,
-                idempotency_keys.c.fingerprint,
-                idempotency_keys.c.response,
-            ).where(idempotency_keys.c.key == key)
-        ).one_or_none()
-        if row is None:
-            return None
-        response = row.response if isinstance(row.response, dict) else json.loads(row.response)
-        return row.command, row.fingerprint, response
+    def _insert_ignoring_duplicates(self, table: Any, **values: Any) -> bool:
+        """Insert unless the primary key exists; True when this call inserted."""
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        with self.unit_of_work() as session:
+            result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                dialect_insert(table).values(**values).on_conflict_do_nothing()
+            )
+            return bool(result.rowcount)
+
+    def claim_idempotency_key(
+        self, key: str, *, command: str, fingerprint: str, now: datetime, stale_before: datetime
+    ) -> Claim:
+        """Claim ``key`` for a request, insert-first, so that concurrent requests cannot both
+        run: the loser reads the winner's row (running, or done with its response).
+
+        A claim older than ``stale_before`` whose request never answered (its process died)
+        is taken over.
+        """
+        if self._insert_ignoring_duplicates(
+            idempotency_keys,
+            key=key,
+            command=command,
+            fingerprint=fingerprint,
+            response=None,
+            created_at=now,
+        ):
+            return Claim("claimed")
+        with self.unit_of_work() as session:
+            row = session.execute(
+                select(idempotency_keys).where(idempotency_keys.c.key == key)
+            ).one_or_none()
+            if row is None:  # released between our insert and this read: try again
+                return Claim("running", command, fingerprint)
+            if row.response is not None:
+                return Claim("done", row.command, row.fingerprint, _json(row.response))
+            if (row.command, row.fingerprint) == (command, fingerprint) and (
+                row.created_at <= stale_before
+            ):
+                taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                    update(idempotency_keys)
+                    .where(
+                        idempotency_keys.c.key == key,
+                        idempotency_keys.c.response.is_(None),
+                        idempotency_keys.c.created_at == row.created_at,
+                    )
+                    .values(created_at=now)
+                )
+                if taken.rowcount:
+                    return Claim("claimed")
+            return Claim("running", row.command, row.fingerprint)
+
+    def release_idempotency_key(self, key: str) -> None:
+        """The request failed: free its key so that a retry runs the command again."""
+        with self.unit_of_work() as session:
+            session.execute(
+                delete(idempotency_keys).where(
+                    idempotency_keys.c.key == key, idempotency_keys.c.response.is_(None)
+                )
+            )
+
+    def release_stale_claims(self, session: Session, *, before: datetime) -> int:
+        changed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            delete(idempotency_keys).where(
+                idempotency_keys.c.response.is_(None), idempotency_keys.c.created_at <= before
+            )
+        )
+        return int(changed.rowcount or 0)
 
     def remember_response(
         self,
         session: Session,
         *,
         key: str,
-        command: str,
-        fingerprint: str,
         order_id: str | None,
         response: dict[str, Any],
+    ) -> None:
+        """Store the first answer of the request that claimed ``key``."""
+        session.execute(
+            update(idempotency_keys)
+            .where(idempotency_keys.c.key == key)
+            .values(order_id=order_id, response=response)
+        )
+
+    # -- outbox ---------------------------------------------------------------------------
+
+    def add_event(
+        self,
+        session: Session,
+        *,
+        event_id: str,
+        order_id: str,
+        name: str,
+        payload: dict[str, Any],
         now: datetime,
     ) -> None:
+        """Write an event in the command's own transaction: it exists iff the change does."""
         session.execute(
-            insert(idempotency_keys).values(
-                key=key,
-                command=command,
-                fingerprint=fingerprint,
-                order_id=order_id,
-                response=response,
-                created_at=now,
+            insert(outbox).values(
+                event_id=event_id, order_id=order_id, name=name, payload=payload, created_at=now
             )
         )
+
+    def undelivered(self, session: Session, publisher: str, *, limit: int) -> list[OutboxRow]:
+        """The oldest events not yet delivered to ``publisher``, oldest first."""
+        delivered = exists().where(
+            outbox_deliveries.c.outbox_id == outbox.c.id,
+            outbox_deliveries.c.publisher == publisher,
+        )
+        rows = session.execute(
+            select(outbox.c.id, outbox.c.order_id, outbox.c.payload)
+            .where(~delivered)
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        return [OutboxRow(r.id, r.order_id, _json(r.payload)) for r in rows]
+
+    def mark_delivered(self, publisher: str, ids: Sequence[int], now: datetime) -> None:
+        if not ids:
+            return
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        with self.unit_of_work() as session:
+            session.execute(
+                dialect_insert(outbox_deliveries)
+                .values(
+                    [{"outbox_id": i, "publisher": publisher, "delivered_at": now} for i in ids]
+                )
+                .on_conflict_do_nothing()
+            )
+
+    def count_undelivered(self, session: Session, publisher: str) -> int:
+        delivered = exists().where(
+            outbox_deliveries.c.outbox_id == outbox.c.id,
+            outbox_deliveries.c.publisher == publisher,
+        )
+        query = select(func.count()).select_from(outbox).where(~delivered)
+        return int(session.execute(query).scalar_one())

@@ -227,7 +227,7 @@ idempotency_keys = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("order_id", String(36)),
     # NULL while the first request with this key runs: later ones wait for its answer.
-    Column("response", JSON),
+    Column("response", JSON(none_as_null=True)),
     Column("created_at", Timestamp(), nullable=False),
 )
 
