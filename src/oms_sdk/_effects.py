@@ -173,11 +173,15 @@ class NeedsGateway(Exception):
     again with the answer (a deterministic replay: the same movements get the same keys).
     """
 
-    def __init__(self, call: GatewayCall, *, resume: bool) -> None:
+    def __init__(self, call: GatewayCall, *, resume: bool, hold: bool) -> None:
         super().__init__(f"{call.kind.value} {call.request.amount} needs the gateway")
         self.call = call
         self.resume = resume
         """True when the intent row already exists (an earlier attempt crashed or timed out)."""
+        self.hold = hold
+        """True when the command took the order's holds (stock, gift card) before this
+        movement: they are committed with the intent, so that no other order can take the
+        stock while the payment is on its way."""
 
 
 def call_gateway(plugins: PluginHost, call: GatewayCall) -> GatewayOutcome:
@@ -250,6 +254,7 @@ class OrderEffects:
     answers: Mapping[str, GatewayOutcome] = field(default_factory=dict)
     """The gateway answers this command already got, by idempotency key (from earlier runs)."""
     notes: dict[str, Any] = field(default_factory=dict)
+    took_holds: bool = False
     _calls: int = 0
 
     # -- money ----------------------------------------------------------------------------
@@ -318,7 +323,7 @@ class OrderEffects:
                 reference=row.parent_reference if row is not None else reference,
             )
             call = GatewayCall(kind, order.id, self._gateway(order), request, self.now)
-            raise NeedsGateway(call, resume=row is not None)
+            raise NeedsGateway(call, resume=row is not None, hold=self.took_holds)
         elif row is None:
             row = outcome.to_row()
             order.record(row)
@@ -500,6 +505,19 @@ class OrderEffects:
             card.balance -= order.gift_card
         self._plan_shipments(order)
         order.gift_card_held = True
+        self.took_holds = True
+
+    def release_unpaid_holds(self, order: Order) -> None:
+        """A checkout whose authorization failed gives its holds back, shipments included:
+        holds are committed with the authorization's intent, and a decline must not keep
+        stock from other customers."""
+        if (
+            order.gift_card_held
+            and order.status in ("draft", "pending")
+            and order.authorization() is None
+        ):
+            self._release_holds(order)
+            order.shipments.clear()
 
     def _plan_shipments(self, order: Order) -> None:
         plans = self.plugins.hook.oms_plan_shipments(

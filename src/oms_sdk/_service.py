@@ -509,6 +509,8 @@ class OMS:
             except NeedsGateway as need:
                 # Keep the lock, drop the command's changes, commit only the intent.
                 savepoint.rollback()
+                if need.hold:
+                    effects.reserve(order, {}, self.lifecycle(order).definition)
                 if not need.resume:
                     self.store.add_intent(session, order_id, need.call.intent())
                 return None, need.call
@@ -591,6 +593,7 @@ class OMS:
                 elif row.pending and row.action_id is None:
                     outcome.settle(row)
             order.payment_status = order.derive_payment_status().value
+            self._effects(session, self._market(order.market), now).release_unpaid_holds(order)
             code = getattr(error, "error_code", None) or type(error).__name__
             last = list(answers.values())[-1]
             step = _Step(
@@ -1266,6 +1269,8 @@ class OMS:
                 if not mine:
                     continue
                 found.payment_status = found.derive_payment_status().value
+                market = self._market(found.market)
+                self._effects(session, market, now).release_unpaid_holds(found)
                 step = _Step(
                     "reconcile",
                     detail={"settled": [f"{r.kind} {r.amount} {r.outcome}" for r in mine]},

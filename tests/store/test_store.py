@@ -244,8 +244,12 @@ def test_version_increments_on_each_command(ticking: OMS) -> None:
     ]
     versions = [command().version for command in commands]
 
-    assert versions == list(range(2, 2 + len(commands)))
-    assert oms.get_order(order.id).version == 1 + len(commands)
+    steps = [after - before for before, after in zip([1, *versions], versions, strict=False)]
+    place = 6
+    # place commits twice: the stock and gift-card holds with the authorization's intent, then
+    # the placed order; every other command commits once.
+    assert steps == [1] * place + [2] + [1] * (len(commands) - place - 1)
+    assert oms.get_order(order.id).version == versions[-1]
 
 
 def test_a_failed_command_leaves_the_version_unchanged(ticking: OMS) -> None:
@@ -267,15 +271,18 @@ def test_a_failed_command_leaves_the_version_unchanged(ticking: OMS) -> None:
     assert after == order
 
 
-def test_a_declined_payment_bumps_the_version_once_for_the_recorded_failure(ticking: OMS) -> None:
+def test_a_declined_payment_commits_its_holds_then_the_recorded_failure(ticking: OMS) -> None:
     oms = ticking
     order = cart(oms)
     order = oms.select_payment_method(order.id, "card", payment_source="tok_chargeDeclined")
     with pytest.raises(PaymentDeclined):
         oms.place(order.id)
     after = oms.get_order(order.id)
-    assert after.version == order.version + 1
+    # the holds committed with the authorization's intent, then the decline that released them
+    assert after.version == order.version + 2
     assert [t.error_code for t in after.transactions] == ["card_declined"]
+    assert not any(t.pending for t in after.transactions)
+    assert after.shipments == []
 
 
 def test_idempotent_replay_does_not_bump_the_version(ticking: OMS) -> None:

@@ -1,5 +1,6 @@
 """Webhooks against a real HTTP server on localhost: signatures, filtering, retries, giving up,
-never slowing a command down, and the entry point configured from the environment."""
+never slowing a command down, the entry point configured from the environment, and delivery
+from the outbox (``WebhookPublisher``, the ``outbox`` delivery mode, the relay)."""
 
 from __future__ import annotations
 
@@ -20,15 +21,19 @@ from typing import Any
 import oms_webhooks
 import pytest
 from oms_webhooks import (
+    DELIVERY_ENV_VAR,
     ENV_VAR,
     Endpoint,
+    WebhookDeliveryError,
     WebhookPlugin,
+    WebhookPublisher,
     endpoints_from_env,
+    event_body,
     sign,
     verify_signature,
 )
 
-from oms_sdk import OMS, OrderEvent, OrderView, PluginError
+from oms_sdk import OMS, EventPublisher, OrderEvent, OrderView, PluginError, hookimpl
 from oms_sdk._plugins import installed_plugins
 from oms_sdk.testing import fresh_database_url
 
@@ -638,3 +643,245 @@ def test_an_application_plugin_replaces_the_entry_point(
     assert plugin.flush(timeout=5)
     assert oms_webhooks.flush(timeout=5)
     assert (len(receiver.at("/app")), len(receiver.at("/env"))) == (1, 0)
+
+
+# -- the body ---------------------------------------------------------------------------------
+
+
+def test_the_body_is_the_events_dict_as_compact_json() -> None:
+    with open_oms() as oms:
+        view = oms.create_order("EU", customer_email="jürgen.müller@example.com")
+    event = an_event(view, amount=view.totals.total)
+    body = event_body(event)
+
+    def compact(data: dict[str, Any]) -> bytes:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    assert body == compact(event.to_dict())
+    # byte for byte the document receivers have always had: same keys, order and encoding
+    before = event.from_statuses
+    legacy: dict[str, Any] = {
+        "id": event.id,
+        "type": event.name,
+        "created_at": event.at.isoformat(),
+        "previous": {
+            "status": before[0],
+            "payment_status": before[1],
+            "fulfillment_status": before[2],
+        },
+        "amount": {"minor": view.totals.total.minor, "currency": "EUR"},
+        "actor": "system",
+        "data": view.model_dump(mode="json"),
+    }
+    assert body == compact(legacy)
+    assert "jürgen.müller".encode() in body
+
+
+# -- outbox mode: WebhookPublisher ----------------------------------------------------------------
+
+
+class Recorder:
+    """A plugin that keeps every event the OMS commits: what the outbox relay hands over."""
+
+    def __init__(self) -> None:
+        self.events: list[OrderEvent] = []
+
+    @hookimpl
+    def oms_order_committed(self, event: OrderEvent) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture(scope="module")
+def events() -> list[OrderEvent]:
+    """The six events of one checkout (see ``CHECKOUT``)."""
+    recorder = Recorder()
+    with open_oms(recorder) as oms:
+        checkout(oms)
+    assert [event.name for event in recorder.events] == CHECKOUT
+    return recorder.events
+
+
+def test_the_publisher_delivers_before_it_returns(
+    receiver: Receiver, events: list[OrderEvent], logs: pytest.LogCaptureFixture
+) -> None:
+    publisher = WebhookPublisher(
+        [
+            Endpoint(receiver.url("/placed"), "secret-a", ["orders.place"]),
+            Endpoint(receiver.url("/all"), "secret-b", ["*"]),
+            Endpoint(receiver.url("/none"), "secret-c", ["orders.refund"]),
+        ]
+    )
+    assert isinstance(publisher, EventPublisher)
+    assert publisher.name == "webhooks"
+    for event in events:
+        publisher.publish(event)
+        # synchronous: the receiver has it when publish returns, no flush needed
+        assert receiver.at("/all")[-1].json["id"] == event.id
+
+    everything, placed = receiver.at("/all"), receiver.at("/placed")
+    assert [r.json["id"] for r in everything] == [event.id for event in events]
+    assert [r.json["type"] for r in placed] == ["orders.place"]
+    assert receiver.at("/none") == []
+    for request, secret in [(placed[0], "secret-a"), *((r, "secret-b") for r in everything)]:
+        assert verify_signature(secret, request.body, request.headers["X-OMS-Signature"])
+        assert request.headers["X-OMS-Delivery-Attempt"] == "1"
+        assert request.body == event_body(events[[e.id for e in events].index(request.json["id"])])
+    assert EMAIL not in logs.text
+
+
+@pytest.mark.parametrize("status", [503, 429, 404, 302])
+def test_the_publisher_raises_until_every_endpoint_accepts_and_retries_them_all(
+    receiver: Receiver, events: list[OrderEvent], status: int
+) -> None:
+    receiver.answer("/down", status)
+    publisher = WebhookPublisher(
+        [Endpoint(receiver.url("/up"), SECRET), Endpoint(receiver.url("/down"), SECRET)]
+    )
+    event = events[-1]
+    with pytest.raises(WebhookDeliveryError) as info:
+        publisher.publish(event)
+    host, port = receiver.server.server_address[:2]
+    assert str(info.value) == (
+        f"orders.place {event.id} not accepted by http://{host!s}:{port} (HTTP {status})"
+    )
+    assert info.value.event_id == event.id
+    assert len(receiver.at("/up")) == 1  # the healthy endpoint got it all the same
+
+    publisher.publish(event)  # the relay's next run: now /down answers 200
+
+    up, down = receiver.at("/up"), receiver.at("/down")
+    assert [r.headers["X-OMS-Delivery-Attempt"] for r in down] == ["1", "2"]
+    assert [r.headers["X-OMS-Delivery-Attempt"] for r in up] == ["1", "2"]
+    assert {r.body for r in up + down} == {event_body(event)}  # the same event, byte for byte
+    assert receiver.at("/elsewhere") == []
+
+
+def test_the_publisher_raises_on_connection_errors_and_timeouts(
+    receiver: Receiver, events: list[OrderEvent], logs: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    unreachable = WebhookPublisher(
+        [Endpoint(f"http://127.0.0.1:{port}/hooks/T0KEN?k=query-s3cret", SECRET, name="erp")]
+    )
+    with pytest.raises(WebhookDeliveryError, match=r"not accepted by erp \(connection error"):
+        unreachable.publish(events[0])
+
+    receiver.delay("/slow", 1.0)
+    slow = WebhookPublisher([Endpoint(receiver.url("/slow"), SECRET)], timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(WebhookDeliveryError, match=r"no answer within 0.2s"):
+        slow.publish(events[0])
+    assert time.monotonic() - started < 0.9
+
+    for secret in (SECRET, "T0KEN", "query-s3cret", EMAIL):
+        assert secret not in logs.text
+        assert secret not in repr(unreachable)
+    assert "webhook orders.create" in logs.text
+
+
+def test_the_publisher_checks_its_options() -> None:
+    with pytest.raises(ValueError, match="timeout must be positive"):
+        WebhookPublisher([], timeout=0)
+    with pytest.raises(ValueError, match="name must be a non-empty string"):
+        WebhookPublisher([], name="")
+    with pytest.raises(TypeError, match="expected Endpoint objects"):
+        WebhookPublisher(["https://example.com/x"])  # type: ignore[list-item]
+
+
+# -- the entry point's delivery mode --------------------------------------------------------------
+
+
+def relay_publishers(oms: OMS) -> list[EventPublisher]:
+    """What the relay gets from the ``oms_event_publishers`` hook."""
+    return [p for found in oms.plugins.hook.oms_event_publishers(oms=oms) for p in found]
+
+
+@pytest.mark.parametrize("mode", [None, "", "direct", " Direct "])
+def test_direct_mode_gives_the_relay_no_publisher(
+    receiver: Receiver, policy: Path, monkeypatch: pytest.MonkeyPatch, mode: str | None
+) -> None:
+    if mode is None:
+        monkeypatch.delenv(DELIVERY_ENV_VAR, raising=False)
+    else:
+        monkeypatch.setenv(DELIVERY_ENV_VAR, mode)
+    monkeypatch.setenv(ENV_VAR, json.dumps([{"url": receiver.url("/env"), "secret": SECRET}]))
+    with OMS.open(policy, fresh_database_url()) as oms:
+        assert relay_publishers(oms) == []  # or the relay would send every event twice
+        oms.create_order("EU")
+    assert oms_webhooks.flush(timeout=5)
+    assert [r.json["type"] for r in receiver.at("/env")] == ["orders.create"]
+
+
+def test_outbox_mode_leaves_delivery_to_the_relay(
+    receiver: Receiver,
+    policy: Path,
+    events: list[OrderEvent],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(DELIVERY_ENV_VAR, "outbox")
+    monkeypatch.setenv(ENV_VAR, json.dumps([{"url": receiver.url("/env"), "secret": SECRET}]))
+    with OMS.open(policy, fresh_database_url()) as oms:
+        order = oms.create_order("EU", customer_email=EMAIL)
+        oms.add_line_item(order.id, "TEE", 1)
+        (publisher,) = relay_publishers(oms)
+        assert relay_publishers(oms) == [publisher]  # kept between relay runs
+    assert isinstance(publisher, WebhookPublisher)
+    assert [endpoint.url for endpoint in publisher.endpoints] == [receiver.url("/env")]
+    assert oms_webhooks.flush(timeout=5)  # nothing was scheduled for direct delivery
+    assert receiver.at("/env") == []
+
+    publisher.publish(events[0])
+    (request,) = receiver.at("/env")
+    assert request.json["id"] == events[0].id
+    assert verify_signature(SECRET, request.body, request.headers["X-OMS-Signature"])
+
+
+def test_a_bad_delivery_mode_fails_the_open(policy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DELIVERY_ENV_VAR, "outbx")
+    with pytest.raises(PluginError, match="webhooks: OMS_WEBHOOK_DELIVERY must be 'direct' or"):
+        OMS.open(policy, fresh_database_url())
+
+
+def test_a_publisher_passed_in_code_replaces_the_entry_point(
+    receiver: Receiver, policy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_VAR, json.dumps([{"url": receiver.url("/env"), "secret": "e"}]))
+    publisher = WebhookPublisher([Endpoint(receiver.url("/app"), SECRET)])
+    with OMS.open(policy, fresh_database_url(), plugins=[publisher]) as oms:
+        assert oms.plugins.manager.get_plugin("webhooks") is publisher
+        assert relay_publishers(oms) == [publisher]
+        oms.create_order("EU")
+    assert oms_webhooks.flush(timeout=5)
+    # the entry point's direct delivery is not loaded next to it; the relay has not run
+    assert (len(receiver.at("/app")), len(receiver.at("/env"))) == (0, 0)
+
+
+def test_the_relay_delivers_webhooks_in_outbox_mode(
+    receiver: Receiver, policy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(DELIVERY_ENV_VAR, "outbox")
+    endpoints = [{"url": receiver.url("/env"), "secret": SECRET, "events": ["*"]}]
+    monkeypatch.setenv(ENV_VAR, json.dumps(endpoints))
+    with OMS.open(policy, fresh_database_url()) as oms:
+        first = oms.create_order("EU", customer_email=EMAIL)
+        second = oms.create_order("EU")
+        oms.add_line_item(first.id, "TEE", 1)
+        oms.add_line_item(second.id, "TEE", 2)
+        assert receiver.at("/env") == []  # committed, in the outbox, not sent yet
+
+        report = oms.relay_outbox()
+        assert report.delivered.get("webhooks") == 4
+        assert not any(report.failed.values())
+        assert report.waiting == 0
+        again = oms.relay_outbox()
+        assert not any(again.delivered.values())
+
+    requests = receiver.at("/env")
+    assert len(requests) == 4
+    assert len({r.json["id"] for r in requests}) == 4
+    for order in (first, second):
+        mine = [r.json for r in requests if r.json["data"]["id"] == order.id]
+        assert [body["type"] for body in mine] == ["orders.create", "orders.add_line_item"]
+    assert all(verify_signature(SECRET, r.body, r.headers["X-OMS-Signature"]) for r in requests)

@@ -8,7 +8,8 @@ The worker keeps deliveries in a heap by due time: a retry waiting out its backo
 hold up other deliveries, only a request in flight does (bounded by ``timeout``). The number
 of deliveries not yet finished is bounded by ``queue_size``; beyond it new ones are dropped and
 logged, so a dead receiver cannot grow memory without limit. This is best effort: a delivery
-still waiting when the process exits is lost (the SDK's outbox will make it durable).
+still waiting when the process exits is lost. For durable delivery, deliver from the SDK's
+outbox instead (``WebhookPublisher``, which shares ``post_event`` with this worker).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from oms_sdk import OrderEvent, hookimpl
 from ._config import Endpoint, check_endpoints
 from ._signing import SIGNATURE_HEADER, sign
 
-__all__ = ["USER_AGENT", "WebhookPlugin"]
+__all__ = ["USER_AGENT", "Outcome", "WebhookPlugin", "event_body", "new_opener", "post_event"]
 
 log = logging.getLogger("oms_webhooks")
 
@@ -45,21 +46,9 @@ _live: weakref.WeakSet[WebhookPlugin] = weakref.WeakSet()
 
 
 def event_body(event: OrderEvent) -> bytes:
-    """The JSON body of ``event``: built once, and the exact bytes that are signed."""
-    before = event.from_statuses
-    payload: dict[str, Any] = {
-        "id": event.id,
-        "type": event.name,
-        "created_at": event.at.isoformat(),
-        "previous": {
-            "status": before[0],
-            "payment_status": before[1],
-            "fulfillment_status": before[2],
-        },
-        "amount": event.amount.to_dict() if event.amount is not None else None,
-        "actor": event.actor,
-        "data": event.order.model_dump(mode="json"),
-    }
+    """The JSON body of ``event`` (``OrderEvent.to_dict``, so every publisher sends the same
+    document): built once per event, and the exact bytes that are signed."""
+    payload = event.to_dict()
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
@@ -93,7 +82,9 @@ class _Delivery:
 
 
 @dataclass(frozen=True)
-class _Outcome:
+class Outcome:
+    """What one POST came to. ``detail`` is safe to log: a status or an error's kind."""
+
     delivered: bool
     retry: bool
     detail: str
@@ -105,6 +96,56 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
+
+
+def new_opener() -> urllib.request.OpenerDirector:
+    """An opener that does not follow redirects (see ``_NoRedirects``)."""
+    return urllib.request.build_opener(_NoRedirects())
+
+
+def post_event(
+    opener: urllib.request.OpenerDirector,
+    endpoint: Endpoint,
+    event: OrderEvent,
+    body: bytes,
+    *,
+    attempt: int,
+    timeout: float,
+) -> Outcome:
+    """POST ``body`` (``event_body(event)``) to ``endpoint``, signed with its secret, once.
+
+    Never raises for what HTTP can do (refusals, timeouts, connection errors): the answer is
+    an ``Outcome``, whose ``retry`` says whether trying again may help (5xx, 429, no answer).
+    """
+    request = urllib.request.Request(
+        endpoint.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            SIGNATURE_HEADER: sign(endpoint.secret, body),
+            "X-OMS-Event-Id": event.id,
+            "X-OMS-Event-Type": event.name,
+            "X-OMS-Timestamp": str(int(time.time())),
+            "X-OMS-Delivery-Attempt": str(attempt),
+        },
+    )
+    try:
+        with opener.open(request, timeout=timeout) as response:
+            response.read(_MAX_RESPONSE_BYTES)
+            status: int = response.status
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        retry = exc.code >= 500 or exc.code == 429
+        return Outcome(False, retry, f"HTTP {exc.code}")
+    except urllib.error.URLError as exc:
+        return Outcome(False, True, f"connection error: {exc.reason}")
+    except TimeoutError:
+        return Outcome(False, True, f"no answer within {timeout:g}s")
+    except (OSError, http.client.HTTPException) as exc:
+        return Outcome(False, True, f"connection error: {type(exc).__name__}")
+    return Outcome(True, False, f"HTTP {status}")
 
 
 class WebhookPlugin:
@@ -151,7 +192,7 @@ class WebhookPlugin:
         #: its ``__name__``): either way a policy listing the entry point finds it taken.
         self.plugin_name = name
         self.__name__ = name
-        self._opener = urllib.request.build_opener(_NoRedirects())
+        self._opener = new_opener()
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, _Delivery]] = []
         self._seq = itertools.count()
@@ -275,10 +316,10 @@ class WebhookPlugin:
             try:
                 outcome = self._send(delivery)
             except Exception as exc:  # never let one delivery kill the worker
-                outcome = _Outcome(False, False, f"unexpected {type(exc).__name__}")
+                outcome = Outcome(False, False, f"unexpected {type(exc).__name__}")
             self._settle(delivery, outcome)
 
-    def _settle(self, delivery: _Delivery, outcome: _Outcome) -> None:
+    def _settle(self, delivery: _Delivery, outcome: Outcome) -> None:
         attempts, most = delivery.attempts, self.max_attempts
         if outcome.delivered:
             log.debug("webhook %s delivered (attempt %d)", delivery.describe(), attempts)
@@ -311,38 +352,15 @@ class WebhookPlugin:
             self._unfinished -= 1
             self._cond.notify_all()
 
-    def _send(self, delivery: _Delivery) -> _Outcome:
-        event, endpoint = delivery.payload.event, delivery.endpoint
-        body = delivery.payload.body
-        request = urllib.request.Request(
-            endpoint.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                SIGNATURE_HEADER: sign(endpoint.secret, body),
-                "X-OMS-Event-Id": event.id,
-                "X-OMS-Event-Type": event.name,
-                "X-OMS-Timestamp": str(int(time.time())),
-                "X-OMS-Delivery-Attempt": str(delivery.attempts),
-            },
+    def _send(self, delivery: _Delivery) -> Outcome:
+        return post_event(
+            self._opener,
+            delivery.endpoint,
+            delivery.payload.event,
+            delivery.payload.body,
+            attempt=delivery.attempts,
+            timeout=self.timeout,
         )
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                response.read(_MAX_RESPONSE_BYTES)
-                status: int = response.status
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            retry = exc.code >= 500 or exc.code == 429
-            return _Outcome(False, retry, f"HTTP {exc.code}")
-        except urllib.error.URLError as exc:
-            return _Outcome(False, True, f"connection error: {exc.reason}")
-        except TimeoutError:
-            return _Outcome(False, True, f"no answer within {self.timeout:g}s")
-        except (OSError, http.client.HTTPException) as exc:
-            return _Outcome(False, True, f"connection error: {type(exc).__name__}")
-        return _Outcome(True, False, f"HTTP {status}")
 
 
 @atexit.register
