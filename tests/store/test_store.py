@@ -282,7 +282,7 @@ def test_a_declined_payment_commits_its_holds_then_the_recorded_failure(ticking:
     assert after.version == order.version + 2
     assert [t.error_code for t in after.transactions] == ["card_declined"]
     assert not any(t.pending for t in after.transactions)
-    assert after.shipments == []
+    assert after.shipments == ()
 
 
 def test_idempotent_replay_does_not_bump_the_version(ticking: OMS) -> None:
