@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from ._plugins import PluginHost, installed_plugins
-from ._service import load_with_plugins
-from .errors import PluginError, PolicyError
+from ._service import OMS, load_with_plugins
+from .errors import OMSError, PluginError, PolicyError
 from .lifecycle import LifecycleCompiler
 from .policy import PolicySet, policy_json_schema
 
@@ -36,6 +38,10 @@ db_app = typer.Typer(
     help="The SDK's database schema: migrate it, show its revision.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+outbox_app = typer.Typer(
+    help="The transactional outbox: deliver committed order events.", no_args_is_help=True
+)
+app.add_typer(outbox_app, name="outbox")
 
 console = Console(width=None if Console().is_terminal else 120)
 errors = Console(stderr=True)
@@ -221,6 +227,83 @@ def db_current(database: DatabaseOption = None) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _open(paths: list[Path] | None, database: str | None) -> OMS:
+    """An OMS on ``database`` with the policies (and so the plugins) of ``paths``."""
+    _load(paths)  # policy problems: printed, exit code 1
+    try:
+        return OMS.open(paths or [example_policies()], _database_url(database))
+    except OMSError as exc:
+        errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def reconcile(
+    paths: PolicyPaths = None,
+    database: DatabaseOption = None,
+    older_than: Annotated[
+        float | None,
+        typer.Option(
+            "--older-than",
+            help="Seconds a payment must have been on its way (default: the OMS's "
+            "in_flight_timeout, 60). 0 settles everything pending: only when no command runs.",
+        ),
+    ] = None,
+    order: Annotated[str | None, typer.Option("--order", help="Only this order.")] = None,
+) -> None:
+    """Ask the gateways how payments whose answer was lost ended, and record it."""
+    with _open(paths, database) as oms:
+        age = None if older_than is None else timedelta(seconds=older_than)
+        settled = oms.reconcile(older_than=age, order=order)
+    if not settled:
+        console.print("nothing to reconcile")
+        return
+    table = Table("order", "movement", "amount", "outcome", title="reconciled")
+    for row in settled:
+        outcome = row.outcome if row.error_code is None else f"{row.outcome} ({row.error_code})"
+        table.add_row(row.order, row.kind, row.amount.format(), outcome)
+    console.print(table)
+
+
+@outbox_app.command("relay")
+def outbox_relay(
+    paths: PolicyPaths = None,
+    database: DatabaseOption = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep relaying new events until stopped.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between runs with --follow.", min=0.05)
+    ] = 1.0,
+    limit: Annotated[int, typer.Option(help="Events per publisher per run.", min=1)] = 500,
+) -> None:
+    """Deliver committed order events to the publishers the policy files' plugins provide."""
+    with _open(paths, database) as oms:
+        try:
+            while True:
+                report = oms.relay_outbox(limit=limit)
+                if not report.delivered:
+                    errors.print(
+                        "[bold red]no event publisher[/]: enable a plugin that provides one "
+                        "(e.g. redis_streams, or webhooks with OMS_WEBHOOK_DELIVERY=outbox)"
+                    )
+                    raise typer.Exit(1)
+                if report.total_delivered or report.waiting or not follow:
+                    parts = [
+                        f"{name}: {count} delivered, {report.failed[name]} failed"
+                        for name, count in report.delivered.items()
+                    ]
+                    console.print(f"{'; '.join(parts)}; {report.waiting} waiting", highlight=False)
+                if not follow:
+                    break
+                if report.total_delivered < limit:
+                    time.sleep(interval)
+        except KeyboardInterrupt:
+            pass
+    if report.waiting and not follow:
+        raise typer.Exit(2)
 
 
 def main() -> None:

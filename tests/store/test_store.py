@@ -326,3 +326,23 @@ def test_gift_cards_are_stored(tmp_path: Path) -> None:
         Money.parse("12.50", "EUR"),
         Money.parse("12.50", "EUR"),
     )
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_a_new_sqlite_file_opened_from_eight_threads_at_once(tmp_path: Path, attempt: int) -> None:
+    """An application starting its workers: the first opens create, migrate and switch the
+    new file to WAL together; none of them may fail with "database is locked"."""
+    from oms_sdk.testing import all_at_once
+
+    url = sqlite_url(tmp_path / f"new-{attempt}.sqlite3")
+
+    def open_and_close(_: int) -> str:
+        with OMS.open(EXAMPLES, url) as oms:
+            return oms.create_order("EU").number
+
+    results = all_at_once(8, open_and_close)
+
+    assert [r for r in results if isinstance(r, Exception)] == []
+    assert sorted(results) == [f"EU-{n:06d}" for n in range(1, 9)]  # type: ignore[type-var]
+    with sqlite3.connect(tmp_path / f"new-{attempt}.sqlite3") as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,6 +55,21 @@ __all__ = ["DEFAULT_DATABASE_URL", "Claim", "OutboxRow", "Store", "create_store_
 DEFAULT_DATABASE_URL = "sqlite:///oms.sqlite3"
 
 
+def _switch_to_wal(cursor: Any) -> None:
+    """Put a file in WAL mode. Switching a new file needs a moment alone with it, and SQLite
+    answers "database is locked" at once (no busy handler) when several connections of a
+    starting application try together: try again for up to ten seconds."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _sqlite_setup(engine: Engine, *, file_backed: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -62,7 +79,7 @@ def _sqlite_setup(engine: Engine, *, file_backed: bool) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
         if file_backed:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -297,13 +314,17 @@ class Store:
     # -- idempotency ----------------------------------------------------------------------
 
     def _insert_ignoring_duplicates(self, table: Any, **values: Any) -> bool:
-        """Insert unless the primary key exists; True when this call inserted."""
+        """Insert unless the primary key exists; True when this call inserted.
+
+        Asks for the inserted key back: the driver's row count is not reliable for an
+        insert that did nothing."""
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        key = next(iter(table.primary_key.columns))
         with self.unit_of_work() as session:
-            result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
-                dialect_insert(table).values(**values).on_conflict_do_nothing()
-            )
-            return bool(result.rowcount)
+            inserted = session.execute(
+                dialect_insert(table).values(**values).on_conflict_do_nothing().returning(key)
+            ).first()
+            return inserted is not None
 
     def claim_idempotency_key(
         self, key: str, *, command: str, fingerprint: str, now: datetime, stale_before: datetime

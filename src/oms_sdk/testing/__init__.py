@@ -31,6 +31,7 @@ from ._fixtures import (
     oms_plugins,
     oms_policy_paths,
 )
+from ._races import all_at_once
 
 __all__ = [
     "DEFAULT_ADDRESSES",
@@ -42,6 +43,7 @@ __all__ = [
     "FakeClock",
     "GatewayConformance",
     "Rule",
+    "all_at_once",
     "checkout",
     "clock",
     "default_address",
