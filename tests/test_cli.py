@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -88,3 +89,48 @@ def test_demo_runs_every_scenario_on_a_sqlite_file(tmp_path: Path) -> None:
     assert ("cancelled", "refunded", "unfulfilled") in finals
     assert ("approved", "partially_refunded", "fulfilled") in finals
     assert ("approved", "paid", "not_required") in finals
+
+
+def test_oms_reconcile_settles_a_payment_whose_answer_was_lost(tmp_path: Path) -> None:
+    from oms_sdk.testing import DEFAULT_ADDRESSES
+
+    url = f"sqlite:///{tmp_path / 'stuck.sqlite3'}"
+
+    class Crash(BaseException):
+        pass
+
+    def crash(point: str) -> None:
+        if point == "gateway_answered":
+            raise Crash(point)
+
+    with OMS.open("config_examples", url) as oms:
+        order = oms.create_order("EU", customer_email="ada@example.com").id
+        oms.add_line_item(order, "TEE-ORG-M", 1)
+        oms.set_addresses(order, DEFAULT_ADDRESSES["EU"])
+        oms.select_shipping_method(order, "standard")
+        oms.select_payment_method(order, "card", payment_source="tok_visa")
+        number = oms.place(order).number
+        oms._crash_at = crash
+        with contextlib.suppress(Crash):
+            oms.capture(order)
+
+    waiting = runner.invoke(app, ["reconcile", "config_examples", "--database", url])
+    assert waiting.exit_code == 0, waiting.output
+    assert "nothing to reconcile" in waiting.output  # younger than in_flight_timeout
+
+    result = runner.invoke(
+        app, ["reconcile", "config_examples", "--database", url, "--older-than", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    assert number in result.output
+    assert "capture" in result.output
+    # The sandbox keeps its books in memory: the one of this new process never saw the
+    # authorization, and says so. reconcile records what the gateway answers, whatever it is.
+    assert "failed (no_such_authorization)" in result.output
+    with OMS.open("config_examples", url) as oms:
+        view = oms.get_order(order)
+    assert view.payment_status == "authorized"
+    assert not any(t.pending for t in view.transactions)
+    assert [t.error_code for t in view.transactions if t.kind == "capture"] == [
+        "no_such_authorization"
+    ]

@@ -30,3 +30,29 @@ def test_readme_quick_start_matches_ci() -> None:
     test_command = "pip install -r requirements-dev.txt && pytest"
     assert test_command in readme
     assert test_command in ci
+
+
+def test_every_oms_command_in_the_readme_exists() -> None:
+    """The shell examples name real subcommands and options (checked against their --help)."""
+    from typer.testing import CliRunner
+
+    from oms_sdk.cli import app
+
+    readme = (ROOT / "README.md").read_text()
+    lines = [
+        line.split("#")[0].strip()
+        for block in re.findall(r"```bash\n(.*?)```", readme, re.S)
+        for line in block.splitlines()
+        if line.strip().startswith("oms ")
+    ]
+    assert any(line.startswith("oms reconcile") for line in lines)
+    assert any(line.startswith("oms outbox relay") for line in lines)
+    assert any(line.startswith("oms db upgrade") for line in lines)
+    runner = CliRunner()
+    for line in lines:
+        words = line.split()[1:]
+        command = [w for w in words if not w.startswith("-") and w.isidentifier()][:2]
+        shown = runner.invoke(app, [*command, "--help"], terminal_width=200)
+        assert shown.exit_code == 0, (line, shown.output)
+        for option in (w for w in words if w.startswith("--")):
+            assert option in shown.output, (line, option)
