@@ -20,6 +20,7 @@ from . import _defaults, hookspecs
 from .errors import PluginError
 from .payments import PaymentGateway
 from .policy import MarketPolicy
+from .store import PluginMigrations
 
 __all__ = ["InstalledPlugin", "PluginHost", "installed_plugins"]
 
@@ -131,6 +132,21 @@ class PluginHost:
         for gateway in defaults:
             gateways.setdefault(gateway.name, gateway)
         return gateways
+
+    @property
+    def migrations(self) -> list[PluginMigrations]:
+        """Every plugin's schema migrations (``oms_migrations``), names checked distinct."""
+        found: list[PluginMigrations] = []
+        for impl in self.hook.oms_migrations.get_hookimpls():
+            answer = impl.function()
+            if answer is None:
+                continue
+            if not isinstance(answer, PluginMigrations):
+                raise PluginError(f"plugin {impl.plugin_name}: {answer!r} is not PluginMigrations")
+            if any(m.name == answer.name for m in found):
+                raise PluginError(f"two plugins ship migrations named {answer.name!r}")
+            found.append(answer)
+        return found
 
     @property
     def names(self) -> list[str]:

@@ -236,7 +236,9 @@ class OMS:
         """
         paths = [policy_path] if isinstance(policy_path, str | os.PathLike) else policy_path
         policies, host = load_with_plugins(paths, plugins=plugins, gateways=gateways)
-        store = Store(database_url or os.environ.get("OMS_DATABASE_URL"))
+        store = Store(
+            database_url or os.environ.get("OMS_DATABASE_URL"), migrations=host.migrations
+        )
         return cls(policies, store, plugins=host, clock=clock, actor=actor)
 
     def with_actor(self, actor: str) -> OMS:

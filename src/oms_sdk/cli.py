@@ -195,17 +195,27 @@ def _database_url(database: str | None) -> str:
 
 
 @db_app.command("upgrade")
-def db_upgrade(database: DatabaseOption = None) -> None:
-    """Migrate the SDK's tables to the revision this version expects (safe to repeat)."""
+def db_upgrade(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Policy files or folders: their plugins' tables are migrated too."),
+    ] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Migrate the SDK's tables, and those of the policies' plugins, to the revisions this
+    version expects (safe to repeat)."""
     from .store import DatabaseNotUpToDate, current_revision, upgrade
 
     url = _database_url(database)
+    plugins = _load(paths)[1].migrations if paths else []
     try:
         before = current_revision(url)
-        reached = upgrade(url)
+        reached = upgrade(url, plugins=plugins)
     except DatabaseNotUpToDate as exc:
         errors.print(f"[bold red]error[/]: {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+    for migrations in plugins:
+        console.print(f"plugin {migrations.name}: at {migrations.head()}", highlight=False)
     if before == reached:
         console.print(f"already at head: {reached}", highlight=False, soft_wrap=True)
     else:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .payments import GatewayResult, PaymentGateway, PaymentRequest
     from .policy import MarketPolicy, ShippingMethodPolicy
     from .shipping import ShipmentPlan
+    from .store import PluginMigrations
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec"]
 
@@ -82,6 +83,16 @@ def oms_check_market(market: MarketPolicy) -> Iterable[tuple[PolicyPath, str]]:
     ``(("extensions", "stock", "locations", 0, "priority"), "must be positive")``; the loader
     turns each into a problem naming the file, the key path and the line. Called at load time,
     for every market, by ``OMS.open`` and ``oms policy check``. Must not touch the database.
+    """
+
+
+@hookspec
+def oms_migrations() -> PluginMigrations | None:
+    """The Alembic revisions of this plugin's own tables (on ``oms_sdk.store.metadata``).
+
+    Run after the SDK's: on ``OMS.open`` for a new database, by ``oms db upgrade`` otherwise,
+    with the plugin's own version table ``oms_<name>_alembic_version``. A plugin table that no
+    migrations own is created with ``create_all`` when the OMS opens.
     """
 
 

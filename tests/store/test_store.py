@@ -85,6 +85,16 @@ def cart(oms: OMS) -> OrderView:
 # -- schema -----------------------------------------------------------------------------------
 
 
+def tables_of_a_bare_store() -> set[str]:
+    """Opened without plugins, a Store creates their tables but not their version tables:
+    ``OMS.open`` with the plugin adopts the tables."""
+    return {
+        name
+        for name in metadata.tables
+        if not name.endswith("_alembic_version") or name == "oms_alembic_version"
+    }
+
+
 def test_tables_are_created_on_first_open_of_a_new_file(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite3"
     assert not path.exists()
@@ -97,7 +107,7 @@ def test_tables_are_created_on_first_open_of_a_new_file(tmp_path: Path) -> None:
     assert names >= TABLES  # plugins collected in the same run may add their oms_ tables
     assert all(name.startswith("oms_") for name in names)
     assert set(metadata.tables) >= TABLES
-    assert names == set(metadata.tables)
+    assert names == tables_of_a_bare_store()
 
 
 def test_opening_an_existing_file_keeps_its_data(tmp_path: Path) -> None:
@@ -116,7 +126,7 @@ def test_the_sdk_shares_a_database_with_the_application(tmp_path: Path) -> None:
         connection.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT)")
         connection.execute("INSERT INTO customers (email) VALUES ('a@example.com')")
     Store(sqlite_url(path)).close()
-    assert table_names(path) == set(metadata.tables) | {"customers"}
+    assert table_names(path) == tables_of_a_bare_store() | {"customers"}
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT email FROM customers").fetchall() == [("a@example.com",)]
 

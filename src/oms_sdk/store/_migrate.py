@@ -11,9 +11,10 @@ database with an application that uses Alembic for its own tables.
 - A database created before migrations existed (core tables, no version table) is adopted by
   :func:`upgrade`: stamped at the initial revision, which is exactly that schema, then upgraded.
 
-Only the core tables (:data:`CORE_TABLES`) are migrated here. Plugins that add tables to the
-shared ``metadata`` ship their own migrations; until they do, ``Store`` creates their missing
-tables with ``create_all`` after the SDK's schema is current (:func:`plugin_tables`).
+Plugins that add tables to the shared ``metadata`` ship their own revisions
+(:class:`PluginMigrations`, returned by the ``oms_migrations`` hook), run through the same
+environment with their own version table, ``oms_<plugin>_alembic_version``, after the SDK's.
+A plugin table that no migrations own is created with ``create_all`` (:func:`plugin_tables`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -52,6 +54,7 @@ __all__ = [
     "MIGRATIONS_DIR",
     "VERSION_TABLE",
     "DatabaseNotUpToDate",
+    "PluginMigrations",
     "current_revision",
     "head_revision",
     "plugin_tables",
@@ -97,6 +100,83 @@ version_table = Table(
 _PG_LOCK_KEY = 0x6F6D735F616C656D  # "oms_alem"
 
 
+@dataclass(frozen=True)
+class PluginMigrations:
+    """A plugin's own Alembic revisions: a folder of revision files and the tables they own.
+
+    They run after the SDK's, in the same transaction, and record their revision in
+    ``oms_<name>_alembic_version``, so plugins and the SDK release schema changes apart.
+    """
+
+    name: str
+    versions: Path
+    tables: frozenset[str]
+
+    def __post_init__(self) -> None:
+        # Declared on ``metadata`` like the SDK's own, so ``metadata.tables`` names every table.
+        if self.version_table not in metadata.tables:
+            Table(
+                self.version_table,
+                metadata,
+                Column("version_num", String(32), nullable=False),
+                PrimaryKeyConstraint("version_num", name=f"{self.version_table}_pkc"),
+            )
+
+    @property
+    def version_table(self) -> str:
+        return f"oms_{self.name}_alembic_version"
+
+    def config(self, connection: Connection | None = None, url: str | None = None) -> Config:
+        config = _config(connection, url)
+        config.set_main_option("path_separator", "os")
+        config.set_main_option("version_locations", str(self.versions))
+        config.attributes["version_table"] = self.version_table
+        config.attributes["tables"] = self.tables
+        return config
+
+    def head(self) -> str:
+        script = ScriptDirectory.from_config(self.config())
+        head = script.get_current_head()
+        assert head is not None, f"plugin {self.name} ships no revision"
+        return head
+
+    def base(self) -> str:
+        base = ScriptDirectory.from_config(self.config()).get_base()
+        assert base is not None
+        return base
+
+    def revision(self, connection: Connection) -> str | None:
+        opts = {"version_table": self.version_table}
+        return MigrationContext.configure(connection, opts=opts).get_current_revision()
+
+    def present(self, connection: Connection) -> frozenset[str]:
+        return self.tables & set(inspect(connection).get_table_names())
+
+    def migrate(self, connection: Connection) -> str:
+        """To head. Tables made by ``create_all`` before the plugin shipped migrations (all
+        present, no version table) are adopted: stamped at its first revision, then upgraded."""
+        if self.revision(connection) is None:
+            present = self.present(connection)
+            if present == self.tables:
+                command.stamp(self.config(connection), self.base())
+            elif present:
+                missing = ", ".join(sorted(self.tables - present))
+                raise DatabaseNotUpToDate(
+                    f"{_display(connection.engine.url)} has some tables of plugin {self.name} "
+                    f"but not all (missing: {missing}); refusing to guess their schema"
+                )
+        try:
+            command.upgrade(self.config(connection), "head")
+        except CommandError as exc:
+            raise DatabaseNotUpToDate(
+                f"cannot upgrade the tables of plugin {self.name} in "
+                f"{_display(connection.engine.url)}: {exc} (migrated by a newer version?)"
+            ) from exc
+        reached = self.revision(connection)
+        assert reached is not None
+        return reached
+
+
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[False]:
     """Autogenerate writes ``Timestamp`` as the plain type it renders as (no live import)."""
     if type_ == "type" and isinstance(obj, Timestamp):
@@ -104,12 +184,13 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | Literal[Fal
     return False
 
 
-def plugin_tables() -> list[Table]:
-    """Tables on ``metadata`` that the SDK's migrations do not own: added by plugins."""
+def plugin_tables(migrations: Sequence[PluginMigrations] = ()) -> list[Table]:
+    """Tables on ``metadata`` that no migrations own: added by plugins without revisions."""
+    owned = set(CORE_TABLES).union(*(m.tables for m in migrations))
     return [
         table
         for table in metadata.sorted_tables
-        if table.name not in CORE_TABLES and table.name != VERSION_TABLE
+        if table.name not in owned and not table.name.endswith("alembic_version")
     ]
 
 
@@ -189,8 +270,14 @@ def _display(url: URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> str:
-    """Migrate the SDK's tables to ``revision`` (head); return the revision reached.
+def upgrade(
+    engine_or_url: Engine | str | URL,
+    revision: str = "head",
+    *,
+    plugins: Sequence[PluginMigrations] = (),
+) -> str:
+    """Migrate the SDK's tables to ``revision`` (head), then the ``plugins``' tables to
+    their heads; return the SDK revision reached.
 
     Idempotent. A database that has the core tables but no version table (made before the SDK
     shipped migrations) is first stamped at the initial revision.
@@ -216,15 +303,18 @@ def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> str:
                 "(was it migrated by a newer oms-sdk?)"
             ) from exc
         reached = _revision(connection)
+        for migrations in plugins:
+            migrations.migrate(connection)
     assert reached is not None
     return reached
 
 
-def prepare_schema(engine: Engine) -> None:
+def prepare_schema(engine: Engine, plugins: Sequence[PluginMigrations] = ()) -> None:
     """What ``Store`` does on open, in one transaction holding the schema lock.
 
-    Migrates a new database to head and refuses one that is not at head; then creates the
-    missing tables of plugins (:func:`plugin_tables`), which the SDK's migrations do not own.
+    Migrates a new database to head and refuses one that is not at head. Then the same for
+    each plugin's migrations (a plugin's tables made before it shipped migrations are
+    adopted), and creates the missing tables that no migrations own (:func:`plugin_tables`).
     """
     head = head_revision()
     with _connected(engine) as connection:
@@ -249,7 +339,18 @@ def prepare_schema(engine: Engine) -> None:
                     f"SDK shipped migrations): {fix} to adopt it"
                 )
             command.upgrade(_config(connection), "head")
-        added = plugin_tables()
+        for migrations in plugins:
+            current = migrations.revision(connection)
+            if current == migrations.head():
+                continue
+            if current is not None:
+                raise DatabaseNotUpToDate(
+                    f"{_display(engine.url)}: the tables of plugin {migrations.name} are at "
+                    f"revision {current!r}, not {migrations.head()!r}: run `oms db upgrade "
+                    f"POLICY_FILES --database {_display(engine.url)}`"
+                )
+            migrations.migrate(connection)  # new tables, or adopted ones
+        added = plugin_tables(plugins)
         if added:
             metadata.create_all(connection, tables=added, checkfirst=True)
 

@@ -37,7 +37,7 @@ from sqlalchemy.pool import StaticPool
 
 from ..errors import OrderNotFound
 from ..orders import GiftCard, HistoryEntry, Order, PaymentTransaction
-from ._migrate import prepare_schema
+from ._migrate import PluginMigrations, prepare_schema
 from ._tables import (
     history,
     idempotency_keys,
@@ -135,12 +135,18 @@ class Store:
     SDK's migrations do not own are then created if missing.
     """
 
-    def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        echo: bool = False,
+        migrations: Sequence[PluginMigrations] = (),
+    ) -> None:
         map_domain()
         self.url = make_url(url or DEFAULT_DATABASE_URL)
         self.engine = create_store_engine(self.url, echo=echo)
         try:
-            prepare_schema(self.engine)  # and creates plugins' missing tables
+            prepare_schema(self.engine, migrations)  # plugins' tables too
         except BaseException:
             self.engine.dispose()
             raise

@@ -25,6 +25,7 @@ from ._config import SECTION, InventoryModelPolicy, StockLocationPolicy, StockPo
 from ._hooks import (
     oms_check_market,
     oms_decrement_stock,
+    oms_migrations,
     oms_opened,
     oms_plan_shipments,
     oms_release_stock,
@@ -46,6 +47,7 @@ __all__ = [
     "decrement_stock",
     "oms_check_market",
     "oms_decrement_stock",
+    "oms_migrations",
     "oms_opened",
     "oms_plan_shipments",
     "oms_release_stock",
@@ -68,6 +70,7 @@ class _Plugin:
 
     __name__ = SECTION
     oms_check_market = staticmethod(oms_check_market)
+    oms_migrations = staticmethod(oms_migrations)
     oms_opened = staticmethod(oms_opened)
     oms_stock_problems = staticmethod(oms_stock_problems)
     oms_plan_shipments = staticmethod(oms_plan_shipments)

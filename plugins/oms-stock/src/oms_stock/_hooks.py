@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from oms_sdk import MarketPolicy, OutOfStock, ShipmentPlan, hookimpl
+from oms_sdk.store import PluginMigrations
 
 from . import _db
 from ._config import check_stock_policy, market_model
 from ._planner import plan, wanted_lines
-from ._tables import create_tables
+from ._tables import MIGRATIONS
 
 if TYPE_CHECKING:
     from oms_sdk import OMS
@@ -56,10 +57,14 @@ def oms_check_market(market: MarketPolicy) -> list[tuple[PolicyPath, str]]:
 
 
 @hookimpl
+def oms_migrations() -> PluginMigrations:
+    return MIGRATIONS
+
+
+@hookimpl
 def oms_opened(oms: OMS) -> None:
     engine = oms.store.engine
     _db.register_clock(engine, oms.clock)
-    create_tables(engine)
     with oms.store.unit_of_work() as session:
         _db.seed(session, oms.policies, oms.clock())
 

@@ -8,12 +8,12 @@ with ``oms_stock_`` so the plugin never collides with the SDK or the embedding a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from sqlalchemy import (
     CheckConstraint,
     Column,
-    Engine,
     ForeignKey,
     Index,
     Integer,
@@ -21,12 +21,12 @@ from sqlalchemy import (
     Table,
 )
 
-from oms_sdk.store import Timestamp, metadata
+from oms_sdk.store import PluginMigrations, Timestamp, metadata
 
 __all__ = [
+    "MIGRATIONS",
     "ORDERS",
     "ReservationStatus",
-    "create_tables",
     "items",
     "locations",
     "reservations",
@@ -86,6 +86,9 @@ reservations = Table(
 )
 
 
-def create_tables(engine: Engine) -> None:
-    """Create the plugin's tables if missing: for a store opened before the plugin loaded."""
-    metadata.create_all(engine, tables=[locations, items, reservations], checkfirst=True)
+#: The plugin's schema revisions (``migrations/``), run by the SDK after its own.
+MIGRATIONS = PluginMigrations(
+    name="stock",
+    versions=Path(__file__).resolve().parent / "migrations",
+    tables=frozenset({locations.name, items.name, reservations.name}),
+)

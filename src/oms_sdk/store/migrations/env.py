@@ -1,6 +1,7 @@
 """Alembic environment of the SDK's core tables.
 
-Driven from code (``oms_sdk.store._migrate``), which passes an open connection in
+The SDK's core revisions and every plugin's (``PluginMigrations``) run here. Driven from code
+(``oms_sdk.store._migrate``), which passes an open connection in
 ``config.attributes["connection"]``; the migrations then run inside the caller's transaction.
 Without one (``python -m oms_sdk.store.migrations revision --autogenerate``), it connects to the
 ``sqlalchemy.url`` option.
@@ -13,17 +14,27 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from oms_sdk.store._migrate import VERSION_TABLE, include_object, render_item
+from oms_sdk.store._migrate import CORE_TABLES, VERSION_TABLE, render_item
 from oms_sdk.store._tables import metadata
 
 config = context.config
+#: A plugin's migrations run here too, with their own version table and tables.
+version_table: str = config.attributes.get("version_table", VERSION_TABLE)
+tables: frozenset[str] = config.attributes.get("tables", CORE_TABLES)
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Autogenerate sees only the tables of these migrations: not others', not the app's."""
+    return name in tables if type_ == "table" else True
 
 
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
-        version_table=VERSION_TABLE,
+        version_table=version_table,
         include_object=include_object,
         render_item=render_item,
         render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table
@@ -37,7 +48,7 @@ def run_offline() -> None:
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=metadata,
-        version_table=VERSION_TABLE,
+        version_table=version_table,
         include_object=include_object,
         render_item=render_item,
         render_as_batch=True,
