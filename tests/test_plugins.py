@@ -18,6 +18,7 @@ from oms_sdk import (
     GatewayResult,
     OrderView,
     PaymentDeclined,
+    PaymentOutcomeUnknown,
     PluginError,
     PolicyError,
     TransitionNotAllowed,
@@ -273,7 +274,7 @@ def test_a_plugin_failing_in_a_command_leaves_the_order_as_it_was(
     assert all(not auth.voided for auth in sandbox.authorizations.values())
 
 
-def test_a_failing_gateway_wrapper_is_a_recorded_failed_transaction(
+def test_a_wrapper_failing_before_the_gateway_answered_leaves_the_payment_unknown(
     sandbox: SandboxGateway,
 ) -> None:
     class BrokenWrapper:
@@ -284,14 +285,15 @@ def test_a_failing_gateway_wrapper_is_a_recorded_failed_transaction(
 
     oms = open_with(BrokenWrapper(), sandbox)
     order = cart(oms)
-    with pytest.raises(PaymentDeclined) as caught:
+    with pytest.raises(PaymentOutcomeUnknown) as caught:
         oms.place(order.id)
-    assert caught.value.error_code == "gateway_error"
+    assert "the gateway gave no answer (Boom: authorize)" in str(caught.value)
     view = oms.get_order(order.id)
     assert (view.status, view.payment_status) == ("pending", "unpaid")
-    assert [(t.kind, t.succeeded, t.error_code) for t in view.transactions] == [
-        ("authorization", False, "gateway_error")
+    assert [(t.kind, t.pending, t.succeeded, t.error_code) for t in view.transactions] == [
+        ("authorization", True, False, "no_answer")
     ]
+    assert view.transactions[0].id == caught.value.transaction_id
     assert sandbox.authorizations == {}
 
 

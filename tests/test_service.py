@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from oms_sdk import (
     OMS,
+    ConcurrentModification,
     GiftCardError,
     IdempotencyConflict,
     InvalidOrderInput,
@@ -30,6 +31,7 @@ from oms_sdk import (
     OrderView,
     PaymentAmountError,
     PaymentDeclined,
+    PaymentOutcomeUnknown,
     TransitionNotAllowed,
 )
 from oms_sdk.payments import ManualGateway
@@ -892,20 +894,35 @@ def test_other_declines(oms: OMS, token: str, code: str) -> None:
     assert ledger(oms.get_order(order.id)) == [("authorization", eur("34.80"), False, code)]
 
 
-def test_broken_gateway_is_a_failed_transaction(oms: OMS) -> None:
+def test_a_broken_gateway_leaves_the_payment_pending_until_it_is_resolved(oms: OMS) -> None:
+    """A gateway that raises has not said whether money moved: nothing is assumed."""
     order = checkout(oms, token="tok_gatewayError")
 
-    with pytest.raises(PaymentDeclined) as caught:
+    with pytest.raises(PaymentOutcomeUnknown) as caught:
         oms.place(order.id)
 
-    assert caught.value.error_code == "gateway_error"
     after = oms.get_order(order.id)
     assert statuses(after) == ("pending", "unpaid", "unfulfilled")
-    assert ledger(after) == [("authorization", eur("34.80"), False, "gateway_error")]
-    assert after.transactions[0].error_message == (
-        "SandboxGatewayError: sandbox: upstream processor unavailable"
+    [row] = after.transactions
+    assert (row.kind, row.pending, row.error_code) == ("authorization", True, "no_answer")
+    assert row.error_message == "SandboxGatewayError: sandbox: upstream processor unavailable"
+    assert len(after.shipments) == 1  # the stock stays held: the payment may have gone through
+    with pytest.raises(ConcurrentModification, match=r"OMS\.reconcile"):
+        oms.select_payment_method(order.id, "card", payment_source="tok_visa")
+
+    still = oms.reconcile(order=order.id)  # asks again: the gateway still does not answer
+    assert [(r.kind, r.outcome) for r in still] == [("authorization", "unknown")]
+
+    resolved = oms.with_actor("ops:ada").resolve_payment(
+        order.id, caught.value.transaction_id, succeeded=False, note="not in the dashboard"
     )
-    assert oms.history(order.id)[-1].detail["error_code"] == "gateway_error"
+    assert [(t.pending, t.succeeded, t.error_code) for t in resolved.transactions] == [
+        (False, False, "resolved_failed")
+    ]
+    assert oms.history(order.id)[-1].actor == "ops:ada"
+    assert resolved.shipments == ()  # a failed authorization gives its holds back
+    oms.select_payment_method(order.id, "card", payment_source="tok_visa")
+    assert oms.place(order.id).status == "placed"
 
 
 def test_declined_paypal_authorize_is_recorded_as_authorize_failed(oms: OMS) -> None:

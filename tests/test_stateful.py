@@ -77,14 +77,12 @@ SANDBOX_TOKENS = (
     "tok_mastercard",
     "tok_chargeDeclined",
     "tok_chargeDeclinedInsufficientFunds",
-    "tok_gatewayError",
     "tok_unknownToken",
     None,
 )
 DECLINES = {  # sandbox token -> the error code of the failed authorization it causes
     "tok_chargeDeclined": "card_declined",
     "tok_chargeDeclinedInsufficientFunds": "insufficient_funds",
-    "tok_gatewayError": "gateway_error",
     "tok_unknownToken": "invalid_payment_source",
 }
 CARD_NUMBER = "4242 4242 4242 4242"

@@ -48,6 +48,7 @@ __all__ = [
     "GatewayCall",
     "GatewayOutcome",
     "NeedsGateway",
+    "NoAnswer",
     "OrderEffects",
     "call_gateway",
     "transaction_id",
@@ -184,11 +185,16 @@ class NeedsGateway(Exception):
         stock while the payment is on its way."""
 
 
-def call_gateway(plugins: PluginHost, call: GatewayCall) -> GatewayOutcome:
-    """Send one movement through ``oms_gateway_call``; every answer becomes an outcome.
+class NoAnswer(Exception):
+    """The gateway raised or timed out without answering: the movement's outcome is unknown."""
 
-    A decline is a failed outcome, and so is a gateway that raised (``gateway_error``). A
-    wrapper that raised after the gateway answered cannot hide the answer.
+
+def call_gateway(plugins: PluginHost, call: GatewayCall) -> GatewayOutcome:
+    """Send one movement through ``oms_gateway_call``; its answer becomes an outcome.
+
+    A decline is a failed outcome. A gateway that raised (a timeout, a network error) has not
+    said whether the money moved: ``NoAnswer``, and the intent row stays pending. A wrapper
+    that raised after the gateway answered cannot hide the answer.
     """
     gateway, request, kind = call.gateway, call.request, call.kind
     operation = _OPERATIONS[kind]
@@ -203,22 +209,19 @@ def call_gateway(plugins: PluginHost, call: GatewayCall) -> GatewayOutcome:
         result = answer
     except Exception as exc:
         moved = gateway_answers.get().get(request.idempotency_key)
-        if moved is not None:  # a wrapper failed after the gateway answered: keep the answer
+        if moved is None:
             log.warning(
-                "a wrapper of %s failed after the gateway answered: %s",
-                operation,
-                type(exc).__name__,
-            )
-            result = moved
-        else:  # a broken gateway is a failed transaction, not a crash
-            log.warning(
-                "gateway %s failed on %s of %s: %s",
+                "gateway %s gave no answer to %s of %s: %s",
                 gateway.name,
                 operation,
                 request.order_number,
                 type(exc).__name__,
             )
-            result = GatewayResult.failed(amount, "gateway_error", f"{type(exc).__name__}: {exc}")
+            raise NoAnswer(f"{type(exc).__name__}: {exc}") from exc
+        log.warning(  # a wrapper failed after the gateway answered: keep the answer
+            "a wrapper of %s failed after the gateway answered: %s", operation, type(exc).__name__
+        )
+        result = moved
     finally:
         gateway_answers.reset(token)
     if result.success and result.amount != amount:
@@ -493,8 +496,14 @@ class OrderEffects:
                 raise InvalidOrderInput(
                     f"{problem}: {remedy}, then place the order again", order=order.number
                 )
-            if promotion.usage_limit is not None:
-                self.store.add_promotion_use(self.session, order.market, code, 1)
+            if promotion.usage_limit is not None and not self.store.take_promotion_use(
+                self.session, order.market, code, promotion.usage_limit
+            ):  # another checkout took the last use since the check above
+                raise InvalidOrderInput(
+                    f"promotion {code} has reached its usage limit: remove the coupon, then "
+                    "place the order again",
+                    order=order.number,
+                )
         if order.gift_card_code and order.gift_card > 0:
             card = self.store.gift_card(self.session, order.gift_card_code)
             if card is None or card.balance < order.gift_card:

@@ -17,7 +17,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,7 +27,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from ._effects import GatewayCall, GatewayOutcome, NeedsGateway, OrderEffects, call_gateway
+from ._effects import (
+    GatewayCall,
+    GatewayOutcome,
+    NeedsGateway,
+    NoAnswer,
+    OrderEffects,
+    call_gateway,
+    transaction_id,
+)
 from ._outbox import RelayReport, publishers_of, relay_outbox
 from ._plugins import PluginHost
 from .errors import (
@@ -36,6 +44,7 @@ from .errors import (
     IdempotencyConflict,
     InvalidOrderInput,
     PaymentDeclined,
+    PaymentOutcomeUnknown,
     PolicyError,
     PolicyProblem,
     TransitionNotAllowed,
@@ -69,6 +78,7 @@ from .orders import (
 from .payments import PaymentGateway, PaymentRequest
 from .policy import MarketPolicy, PolicySet, load_policies
 from .store import Store
+from .store._store import UNANSWERED
 
 __all__ = ["OMS", "Reconciled"]
 
@@ -102,6 +112,24 @@ class _Busy(Exception):
     def __init__(self, message: str, order: str) -> None:
         super().__init__(message)
         self.order = order
+
+
+class _LostClaim(Exception):
+    """Another run took this run's idempotency key over: this one must not answer for it."""
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """This run's hold on an idempotency key."""
+
+    key: str
+    owner: str
+
+    def lost(self) -> _LostClaim:
+        return _LostClaim(
+            f"another request with idempotency key {self.key!r} took over from this one "
+            "(it looked stale); its answer is the key's answer"
+        )
 
 
 class _Backoff:
@@ -142,7 +170,8 @@ class Reconciled:
     kind: str
     amount: Money
     outcome: str
-    """``succeeded``, ``failed``, or ``action_required`` (the customer must act)."""
+    """``succeeded``, ``failed``, ``action_required`` (the customer must act), or ``unknown``
+    (the gateway still gave no answer: the row stays pending)."""
     error_code: str | None
 
     @classmethod
@@ -323,7 +352,7 @@ class OMS:
         step: _Step,
         now: datetime,
         actor: str,
-        idempotency_key: str | None,
+        claim: _Claim | None,
         *,
         new: bool = False,
     ) -> tuple[OrderView, OrderEvent]:
@@ -352,13 +381,14 @@ class OMS:
             payload=event.to_dict(),
             now=now,
         )
-        if idempotency_key is not None:
-            self.store.remember_response(
-                session,
-                key=idempotency_key,
-                order_id=order.id,
-                response=view.model_dump(mode="json"),
-            )
+        if claim is not None and not self.store.remember_response(
+            session,
+            key=claim.key,
+            owner=claim.owner,
+            order_id=order.id,
+            response=view.model_dump(mode="json"),
+        ):
+            raise claim.lost()  # rolls this transaction back: one answer per key
         return view, event
 
     def _idempotently(
@@ -366,7 +396,7 @@ class OMS:
         key: str | None,
         command: str,
         args: Mapping[str, Any],
-        body: Callable[[], tuple[OrderView, OrderEvent]],
+        body: Callable[[_Claim | None], tuple[OrderView, OrderEvent]],
     ) -> OrderView:
         """Run ``body`` once per idempotency key.
 
@@ -376,31 +406,33 @@ class OMS:
         A failed request frees its key: retrying it runs the command again, and the ledger
         rows it already has (found by their keys) keep any money from moving twice.
         """
-        if key is not None:
+        claim = _Claim(key, str(uuid.uuid4())) if key is not None else None
+        if key is not None and claim is not None:
             fingerprint = hashlib.sha256(
                 json.dumps([command, args], sort_keys=True, default=str).encode()
             ).hexdigest()
             backoff = _Backoff(self.busy_timeout)
             while True:
                 now = self.clock()
-                claim = self.store.claim_idempotency_key(
+                found = self.store.claim_idempotency_key(
                     key,
                     command=command,
                     fingerprint=fingerprint,
+                    owner=claim.owner,
                     now=now,
                     stale_before=now - self.in_flight_timeout,
                 )
-                if claim.state != "claimed" and (claim.command, claim.fingerprint) != (
+                if found.state != "claimed" and (found.command, found.fingerprint) != (
                     command,
                     fingerprint,
                 ):
                     raise IdempotencyConflict(
                         f"idempotency key {key!r} was first used for a different request "
-                        f"({claim.command}); use a new key for a new request"
+                        f"({found.command}); use a new key for a new request"
                     )
-                if claim.state == "done":
-                    return OrderView.model_validate(claim.response)
-                if claim.state == "claimed":
+                if found.state == "done":
+                    return OrderView.model_validate(found.response)
+                if found.state == "claimed":
                     break
                 if not backoff.sleep():
                     raise ConcurrentModification(
@@ -408,7 +440,9 @@ class OMS:
                         "retry later with the same key"
                     )
         try:
-            view, event = body()
+            view, event = body(claim)
+        except _LostClaim as lost:
+            raise ConcurrentModification(str(lost)) from None
         except Exception:
             if key is not None:
                 self.store.release_idempotency_key(key)
@@ -424,13 +458,16 @@ class OMS:
         *,
         idempotency_key: str | None = None,
         args: Mapping[str, Any] | None = None,
+        allow_in_flight: bool = False,
     ) -> OrderView:
         """Run one command on one order: claimed by its idempotency key, then attempted."""
         return self._idempotently(
             idempotency_key,
             command,
             {"order": ref, **(args or {})},
-            lambda: self._attempts(command, ref, run, idempotency_key),
+            lambda claim: self._attempts(
+                command, ref, run, idempotency_key, claim, allow_in_flight=allow_in_flight
+            ),
         )
 
     def _attempts(
@@ -439,6 +476,9 @@ class OMS:
         ref: str,
         run: Callable[[Session, Order, OrderEffects], _Step],
         idempotency_key: str | None,
+        claim: _Claim | None,
+        *,
+        allow_in_flight: bool = False,
     ) -> tuple[OrderView, OrderEvent]:
         """Run the command until it completes, calling gateways between its transactions.
 
@@ -456,24 +496,29 @@ class OMS:
         now, actor = self.clock(), self.actor
         backoff = _Backoff(self.busy_timeout)
         while len(answers) < _MAX_GATEWAY_CALLS:
+            self._keep(claim)
             try:
                 finished, call = self._attempt(
-                    command, ref, run, idempotency_key, command_key, answers, now, actor
+                    command, ref, run, claim, command_key, answers, now, actor, allow_in_flight
                 )
             except _Busy as busy:
                 if backoff.sleep():
                     continue
+                self._give_up(ref, command, answers, now, actor, busy)
                 raise ConcurrentModification(str(busy), order=busy.order) from None
             except (StaleDataError, DBAPIError) as error:
                 if not _lost_race(error):
                     raise
                 if backoff.sleep():
                     continue
+                self._give_up(ref, command, answers, now, actor, error)
                 raise ConcurrentModification(
                     f"order {ref}: another command kept changing it ({type(error).__name__}); "
                     "nothing was changed, retry later",
                     order=ref,
                 ) from error
+            except _LostClaim:
+                raise
             except Exception as error:
                 # Whatever failed, money a gateway moved (or refused to move) stays on record.
                 if answers:
@@ -483,29 +528,84 @@ class OMS:
                 return finished
             assert call is not None
             self._recovery_point("intent_committed")
-            answers[call.key] = call_gateway(self.plugins, call)
+            self._keep(claim)
+            answers[call.key] = self._ask(ref, command, call, answers, now, actor)
             self._recovery_point("gateway_answered")
         raise RuntimeError(f"{command} on order {ref} made more than {_MAX_GATEWAY_CALLS} calls")
+
+    def _keep(self, claim: _Claim | None) -> None:
+        """Refresh the idempotency claim: a live run is never taken over as stale."""
+        if claim is not None and not self.store.refresh_claim(claim.key, claim.owner, self.clock()):
+            raise claim.lost()
+
+    def _ask(
+        self,
+        ref: str,
+        command: str,
+        call: GatewayCall,
+        answers: Mapping[str, GatewayOutcome],
+        now: datetime,
+        actor: str,
+    ) -> GatewayOutcome:
+        """The gateway's answer; asked again once, with the same key, if it gave none."""
+        try:
+            return call_gateway(self.plugins, call)
+        except NoAnswer:
+            pass
+        try:
+            return call_gateway(self.plugins, call)
+        except NoAnswer as silence:
+            self.store.mark_unanswered(call.key, str(silence))
+            error = PaymentOutcomeUnknown(
+                f"{call.kind.value} of {call.request.amount.format()} for order "
+                f"{call.request.order_number}: the gateway gave no answer ({silence}); the "
+                "payment stays pending until it is settled: retry with the same idempotency "
+                "key, or run OMS.reconcile()",
+                order=call.request.order_number,
+                transaction_id=transaction_id(call.key),
+            )
+            if answers:
+                self._record_outcomes(ref, command, answers, now, actor, error)
+            raise error from None
+
+    def _give_up(
+        self,
+        ref: str,
+        command: str,
+        answers: Mapping[str, GatewayOutcome],
+        now: datetime,
+        actor: str,
+        error: Exception,
+    ) -> None:
+        """A command that gives up still records the answers it got (reconcile would too)."""
+        if not answers:
+            return
+        try:
+            self._record_outcomes(ref, command, answers, now, actor, error)
+        except Exception:
+            log.warning("answers of %s on %s left for reconcile", command, ref, exc_info=True)
 
     def _attempt(
         self,
         command: str,
         ref: str,
         run: Callable[[Session, Order, OrderEffects], _Step],
-        idempotency_key: str | None,
+        claim: _Claim | None,
         command_key: str,
         answers: dict[str, GatewayOutcome],
         now: datetime,
         actor: str,
+        allow_in_flight: bool = False,
     ) -> tuple[tuple[OrderView, OrderEvent] | None, GatewayCall | None]:
         with self.store.unit_of_work() as session:
             order = self.store.load_order(session, ref)
             order_id = order.id
             effects = self._effects(session, self._market(order.market), now, command_key, answers)
-            self._check_in_flight(order, effects, now)
-            self._unsettle_own(order, effects, answers)
+            if not allow_in_flight:
+                self._check_in_flight(order, effects, now)
             before = order.statuses()
             savepoint = session.begin_nested()
+            self._unsettle_own(order, effects, answers)  # inside: the rollback undoes it
             try:
                 step = run(session, order, effects)
             except NeedsGateway as need:
@@ -513,9 +613,10 @@ class OMS:
                 savepoint.rollback()
                 if need.hold:
                     effects.reserve(order, {}, self.lifecycle(order).definition)
+                call = replace(need.call, at=self.clock())  # when it is sent, not started
                 if not need.resume:
-                    self.store.add_intent(session, order_id, need.call.intent())
-                return None, need.call
+                    self.store.add_intent(session, order_id, call.intent())
+                return None, call
             for outcome in answers.values():  # an answer the command no longer asked for
                 row = order.transaction(outcome.idempotency_key)
                 if row is not None and row.pending and row.action_id is None:
@@ -523,9 +624,7 @@ class OMS:
                     order.payment_status = order.derive_payment_status().value
             if effects.notes:
                 step.detail = {**(step.detail or {}), **effects.notes}
-            finished = self._finish(
-                session, command, order, before, step, now, actor, idempotency_key
-            )
+            finished = self._finish(session, command, order, before, step, now, actor, claim)
             savepoint.commit()
             self._recovery_point("before_commit")
         return finished, None
@@ -540,8 +639,9 @@ class OMS:
         In memory only: the attempt writes them back unchanged."""
         changed = False
         for row in order.transactions:
-            if effects.owns(row) and not row.pending and row.idempotency_key not in answers:
-                answers[row.idempotency_key] = GatewayOutcome.of_row(row)
+            # A row settled by complete_payment_action stays as it is: its action is over.
+            if effects.owns(row) and not row.pending and row.action_id is None:
+                answers.setdefault(row.idempotency_key, GatewayOutcome.of_row(row))
                 row.pending, row.succeeded = True, False
                 changed = True
         if changed:
@@ -554,11 +654,13 @@ class OMS:
             return
         row = min(foreign, key=lambda r: r.created_at)
         what = f"the {row.kind} of {row.money.format()} sent at {row.created_at.isoformat()}"
-        if now - row.created_at > self.in_flight_timeout:
+        if row.error_code == UNANSWERED or now - row.created_at > self.in_flight_timeout:
             raise ConcurrentModification(
                 f"order {order.number}: {what} has no recorded answer; run OMS.reconcile() "
-                "(oms reconcile) to ask the gateway how it ended",
+                "(oms reconcile) to ask the gateway how it ended, or record what its dashboard "
+                "says with OMS.resolve_payment()",
                 order=order.number,
+                needs_reconcile=True,
             )
         raise _Busy(f"order {order.number}: {what} is still on its way", order.number)
 
@@ -684,7 +786,7 @@ class OMS:
         if customer_email is not None:
             _check_email(customer_email)
 
-        def create() -> tuple[OrderView, OrderEvent]:
+        def create(claim: _Claim | None) -> tuple[OrderView, OrderEvent]:
             now = self.clock()
             with self.store.unit_of_work() as session:
                 order = Order(
@@ -707,7 +809,7 @@ class OMS:
                     _Step("create"),
                     now,
                     self.actor,
-                    idempotency_key,
+                    claim,
                     new=True,
                 )
 
@@ -1157,10 +1259,15 @@ class OMS:
         ``PaymentDeclined`` (recorded first); still pending changes nothing.
         """
         failure: list[str] = []
+        current = self.get_order(order)
+        if any(t.action_id == action_id and not t.pending for t in current.transactions):
+            return current  # completed already (the browser and a webhook both reported it)
 
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
             row = o.pending_row(action_id)
             if row is None:
+                if any(t.action_id == action_id for t in o.transactions):
+                    return _Step("complete_payment_action", detail={"completed": action_id})
                 raise InvalidOrderInput(
                     f"order {o.number} has no pending payment action {action_id!r}",
                     order=o.number,
@@ -1255,9 +1362,26 @@ class OMS:
                         row.created_at,
                     )
                     for row in found.in_flight()
-                    if row.created_at <= cutoff
+                    if row.created_at <= cutoff or row.error_code == UNANSWERED
                 ]
-            outcomes = [call_gateway(self.plugins, call) for call in calls]
+            outcomes: list[GatewayOutcome] = []
+            for call in calls:
+                try:
+                    outcomes.append(call_gateway(self.plugins, call))
+                except NoAnswer as silence:  # still no answer: stays pending, and says so
+                    self.store.mark_unanswered(call.key, str(silence))
+                    settled.append(
+                        Reconciled(
+                            call.request.order_number,
+                            transaction_id(call.key),
+                            call.kind.value,
+                            call.request.amount,
+                            "unknown",
+                            UNANSWERED,
+                        )
+                    )
+            if not outcomes:
+                continue
             with self.store.unit_of_work() as session:
                 found = self.store.load_order(session, order_id)
                 before = found.statuses()
@@ -1283,6 +1407,55 @@ class OMS:
             settled.extend(mine)
             self._observe(event)
         return settled
+
+    def resolve_payment(
+        self,
+        order: str,
+        transaction_id: str,
+        *,
+        succeeded: bool,
+        reference: str | None = None,
+        note: str,
+        idempotency_key: str | None = None,
+    ) -> OrderView:
+        """Record by hand how a payment the gateway never answered for ended.
+
+        For an operator who checked the gateway's dashboard after ``reconcile`` kept reporting
+        ``unknown``: the pending row becomes a success (with the gateway's ``reference``) or a
+        failure, the history says who did it and why (``note``), and the order moves on.
+        """
+
+        def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
+            row = next((t for t in o.in_flight() if t.id == transaction_id), None)
+            if row is None:
+                raise InvalidOrderInput(
+                    f"order {o.number} has no payment {transaction_id!r} waiting for an answer",
+                    order=o.number,
+                )
+            if succeeded and not reference:
+                raise InvalidOrderInput("a payment that succeeded needs the gateway's reference")
+            row.pending = False
+            row.succeeded = succeeded
+            row.reference = reference if succeeded else None
+            row.error_code = None if succeeded else "resolved_failed"
+            row.error_message = None if succeeded else note
+            row.metadata_ = {**row.metadata_, "resolved_by_hand": note}
+            o.payment_status = o.derive_payment_status().value
+            fx.release_unpaid_holds(o)
+            return _Step(
+                "resolve_payment",
+                row.money,
+                {"transaction": transaction_id, "succeeded": succeeded, "note": note},
+            )
+
+        return self._command(
+            "resolve_payment",
+            order,
+            run,
+            idempotency_key=idempotency_key,
+            args={"transaction": transaction_id, "succeeded": succeeded, "reference": reference},
+            allow_in_flight=True,
+        )
 
     def relay_outbox(
         self, *, limit: int = 500, publishers: Iterable[EventPublisher] | None = None

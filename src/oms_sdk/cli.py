@@ -10,6 +10,7 @@ import json
 import os
 import time
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -110,6 +111,11 @@ def policy_schema() -> None:
     typer.echo(json.dumps(policy_json_schema(), indent=2))
 
 
+class DiagramFormat(StrEnum):
+    mermaid = "mermaid"
+    svg = "svg"
+
+
 @app.command()
 def diagram(
     market: Annotated[str, typer.Option("--market", "-m", help="Market code.")],
@@ -122,8 +128,11 @@ def diagram(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file.")
     ] = None,
+    format: Annotated[
+        DiagramFormat, typer.Option("--format", "-f", help="mermaid text or an SVG picture.")
+    ] = DiagramFormat.mermaid,
 ) -> None:
-    """Print the compiled lifecycle of one market × payment method as a Mermaid diagram."""
+    """Draw the compiled lifecycle of one market × payment method (Mermaid or SVG)."""
     policies, _ = _load(policy)
     try:
         market_policy = policies.market(market)
@@ -131,11 +140,11 @@ def diagram(
     except KeyError as exc:
         errors.print(f"[red]{exc.args[0]}[/]")
         raise typer.Exit(1) from None
-    text = lifecycle.mermaid()
+    text = lifecycle.svg() if format is DiagramFormat.svg else lifecycle.mermaid() + "\n"
     if output is None:
-        typer.echo(text)
+        typer.echo(text, nl=False)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        output.write_text(text, encoding="utf-8")
         console.print(f"wrote {output}")
 
 

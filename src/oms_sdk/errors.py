@@ -17,15 +17,19 @@ Catch ``OMSError`` to handle them all; catch a subclass to handle one kind of fa
     │   └── PaymentError
     │       ├── PaymentDeclined     the gateway said no; a failed transaction is recorded
     │       ├── PaymentActionRequired  3-D Secure, a bank redirect: the customer must act
+    │       ├── PaymentOutcomeUnknown  the gateway did not answer: the payment stays pending
     │       └── PaymentAmountError  capture/refund above what is left
     ├── GiftCardError               unknown card, wrong currency, no balance
     └── IdempotencyConflict         a key reused with a different request
 
-Every error changes nothing: it is raised before the unit of work commits, except
-``PaymentDeclined`` and ``PaymentActionRequired``, whose transaction rows are committed on
-purpose so that what the gateway said stays on the order's record. A payment row written before
-a gateway call that never came back (a crash, a timeout) stays pending until ``OMS.reconcile``
-asks the gateway how it ended.
+Every error changes nothing, except what a gateway said: a command that fails after a gateway
+answered (``PaymentDeclined``, ``PaymentActionRequired``, or any error raised later in the
+command, ``ConcurrentModification`` included) commits those ledger rows with a
+``<command>_failed`` history entry and event, so that money that moved is never forgotten.
+Every movement is written as a pending row before its gateway call; one the gateway never
+answered (``PaymentOutcomeUnknown``, or a crash) stays pending until ``OMS.reconcile`` asks the
+gateway again, or an operator records the outcome with ``OMS.resolve_payment``. A checkout's
+stock and gift-card holds are committed with its authorization's pending row.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ __all__ = [
     "PaymentAmountError",
     "PaymentDeclined",
     "PaymentError",
+    "PaymentOutcomeUnknown",
     "PluginError",
     "PolicyError",
     "PolicyProblem",
@@ -160,8 +165,15 @@ class ConcurrentModification(OrderError):
     locked, a payment of the order was still on its way to the gateway, or a request with the
     same idempotency key was still running. Retrying later is safe (with the same idempotency
     key, it cannot act twice). A payment stuck on its way for longer than
-    ``OMS.in_flight_timeout`` needs ``OMS.reconcile()`` (``oms reconcile``) first.
+    ``OMS.in_flight_timeout``, or one the gateway never answered, needs ``OMS.reconcile()``
+    (``oms reconcile``) first: then ``needs_reconcile`` is true, and retrying soon is pointless.
     """
+
+    def __init__(
+        self, message: str, *, order: str | None = None, needs_reconcile: bool = False
+    ) -> None:
+        super().__init__(message, order=order)
+        self.needs_reconcile = needs_reconcile
 
 
 class PaymentError(OrderError):
@@ -190,6 +202,21 @@ class PaymentActionRequired(PaymentError):
     def __init__(self, message: str, *, order: str, action_id: str) -> None:
         self.action_id = action_id
         super().__init__(message, order=order)
+
+
+class PaymentOutcomeUnknown(PaymentError):
+    """The gateway did not answer (a timeout, a network or gateway error), even when asked
+    again: the money may or may not have moved.
+
+    The movement's ledger row stays pending, and the order's other commands are refused until
+    it is settled. Retry the command with the same idempotency key (it asks the gateway again,
+    never with a new key), or let ``OMS.reconcile()`` do it; if the gateway never answers,
+    check its dashboard and record what happened with ``OMS.resolve_payment``.
+    """
+
+    def __init__(self, message: str, *, order: str, transaction_id: str) -> None:
+        super().__init__(message, order=order)
+        self.transaction_id = transaction_id
 
 
 class PaymentAmountError(PaymentError):

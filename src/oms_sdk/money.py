@@ -309,21 +309,22 @@ class Money:
         def from_dict(value: dict[str, Any]) -> Money:
             return cls(value["minor"], value["currency"])
 
+        shape = core_schema.typed_dict_schema(
+            {
+                "minor": core_schema.typed_dict_field(core_schema.int_schema(strict=True)),
+                "currency": core_schema.typed_dict_field(core_schema.str_schema()),
+            }
+        )
         dict_schema = core_schema.chain_schema(
-            [
-                core_schema.typed_dict_schema(
-                    {
-                        "minor": core_schema.typed_dict_field(core_schema.int_schema(strict=True)),
-                        "currency": core_schema.typed_dict_field(core_schema.str_schema()),
-                    }
-                ),
-                core_schema.no_info_plain_validator_function(from_dict),
-            ]
+            [shape, core_schema.no_info_plain_validator_function(from_dict)]
         )
         return core_schema.json_or_python_schema(
             json_schema=dict_schema,
             python_schema=core_schema.union_schema(
                 [core_schema.is_instance_schema(cls), dict_schema]
             ),
-            serialization=core_schema.plain_serializer_function_ser_schema(cls.to_dict),
+            # return_schema: OrderView has a JSON Schema in serialization mode too (OpenAPI).
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                cls.to_dict, return_schema=shape
+            ),
         )

@@ -28,6 +28,7 @@ POSTGRES_URL = os.environ.get(
 #: How many times each concurrency test runs per database (CI: the default, 20).
 ROUNDS = int(os.environ.get("OMS_CONCURRENCY_ROUNDS", "20"))
 STOCK_UNITS = 10
+COUPON_USES = 3
 ADDRESS = {
     "name": "Ada Lovelace",
     "line1": "Via Roma 1",
@@ -51,6 +52,11 @@ def policy_text(rounds: int = ROUNDS) -> str:
             }
         },
     }
+    coupons = [
+        {"code": f"few{n:03d}", "name": f"Few {n}", "type": "percentage", "percentage": "10",
+         "coupon": f"FEW{n:03d}", "usage_limit": COUPON_USES}
+        for n in range(rounds)
+    ]  # fmt: skip
     return (
         "plugins: [sandbox, stock]\n"
         "markets:\n"
@@ -63,6 +69,8 @@ def policy_text(rounds: int = ROUNDS) -> str:
         '    shipping_methods: [{code: standard, name: Standard, price: "0.00"}]\n'
         "    payment_methods:\n"
         "      - {code: card, name: Card, gateway: sandbox}\n"
+        "      - {code: auto, name: Card, gateway: sandbox, auto_capture: true}\n"
+        f"    promotions: {json.dumps(coupons)}\n"
         "  - code: ST\n"
         "    name: Stocked\n"
         "    currency: EUR\n"
@@ -108,12 +116,12 @@ def write_policy(folder: Path) -> Path:
     return path
 
 
-def cart(oms: Any, market: str, sku: str, *, token: str = "tok_visa") -> str:
+def cart(oms: Any, market: str, sku: str, *, token: str = "tok_visa", method: str = "card") -> str:
     order = oms.create_order(market, customer_email="ada@example.com")
     oms.add_line_item(order.id, sku, 1)
     oms.set_addresses(order.id, ADDRESS)
     oms.select_shipping_method(order.id, "standard")
-    oms.select_payment_method(order.id, "card", payment_source=token)
+    oms.select_payment_method(order.id, method, payment_source=token)
     return str(order.id)
 
 
@@ -127,8 +135,15 @@ class Race:
     policy: Path
     url: str
 
-    def cart(self, market: str = "CC", sku: str = "WIDGET", *, token: str = "tok_visa") -> str:
-        return cart(self.oms, market, sku, token=token)
+    def cart(
+        self,
+        market: str = "CC",
+        sku: str = "WIDGET",
+        *,
+        token: str = "tok_visa",
+        method: str = "card",
+    ) -> str:
+        return cart(self.oms, market, sku, token=token, method=method)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

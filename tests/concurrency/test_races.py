@@ -27,7 +27,15 @@ from oms_sdk import (
 )
 from oms_sdk.testing import all_at_once
 
-from .conftest import ROUNDS, STOCK_UNITS, Race, cart, database_url, write_policy
+from .conftest import (
+    COUPON_USES,
+    ROUNDS,
+    STOCK_UNITS,
+    Race,
+    cart,
+    database_url,
+    write_policy,
+)
 
 rounds = pytest.mark.parametrize("round_", range(ROUNDS))
 EUR = "EUR"
@@ -193,6 +201,23 @@ def test_fifty_checkouts_for_ten_units_place_exactly_ten(race: Race, round_: int
         view = race.oms.get_order(order)
         assert bool(ledger(view, "authorization")) == (view.number in authorized)
         assert_no_pending(view)
+
+
+@rounds
+def test_a_coupon_limited_to_three_uses_is_used_three_times(race: Race, round_: int) -> None:
+    coupon = f"FEW{round_:03d}"
+    orders = [race.cart() for _ in range(12)]
+    for order in orders:
+        race.oms.apply_coupon(order, coupon)
+
+    results = all_at_once(12, lambda i: race.oms.place(orders[i]))
+
+    won = [r for r in results if isinstance(r, OrderView)]
+    assert len(won) == COUPON_USES, results
+    assert all(isinstance(r, OMSError) for r in results if not isinstance(r, OrderView))
+    with race.oms.store.unit_of_work() as session:
+        used = race.oms.store.promotion_usage(session, "CC")
+    assert used[coupon.lower()] == COUPON_USES
 
 
 # -- two processes, one order ------------------------------------------------------------

@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import random
+import time
 from datetime import timedelta
 
 import pytest
+from oms_sandbox_payments import SandboxGateway
 
-from oms_sdk import OMS, Money, OMSError, OrderView
+from oms_sdk import (
+    OMS,
+    GatewayResult,
+    Money,
+    OMSError,
+    OrderView,
+    PaymentOutcomeUnknown,
+    PaymentRequest,
+)
+from oms_sdk.testing import all_at_once
 
-from .conftest import ROUNDS, Race
+from .conftest import ROUNDS, Race, cart
 
 #: Randomized crash runs per database (the issue asks for at least 100).
 RUNS = max(100, 5 * ROUNDS)
@@ -77,9 +88,10 @@ def scenario(oms: OMS, rng: random.Random) -> tuple[str, str, str | None]:
     oms.set_addresses(order, {"name": "A", "line1": "1 Road", "city": "Rome",
                               "postal_code": "00100", "country": "IT"})  # fmt: skip
     oms.select_shipping_method(order, "standard")
-    oms.select_payment_method(order, "card", payment_source="tok_visa")
-    command = rng.choice(["place", "capture", "refund", "cancel", "cancel_captured"])
-    if command == "place":
+    command = rng.choice(["place", "place_auto", "capture", "refund", "cancel", "cancel_captured"])
+    method = "auto" if command == "place_auto" else "card"  # auto: capture right after
+    oms.select_payment_method(order, method, payment_source="tok_visa")
+    if command in ("place", "place_auto"):
         return order, "place", None
     oms.place(order)
     if command == "capture":
@@ -133,8 +145,84 @@ def test_a_crash_at_any_recovery_point_is_reconciled(race: Race, seed: int) -> N
             assert [t for t in after.transactions if t.pending] == []
             assert race.sandbox.calls - calls == len(after.transactions) - len(view.transactions)
             assert local(after) == books(race, after)
+            assert [t.error_code for t in after.transactions if t.error_code] == []
             gateway = books(race, after)
             assert gateway["captured"] <= gateway["authorized"]  # type: ignore[operator]
             assert gateway["refunded"] <= gateway["captured"]  # type: ignore[operator]
     finally:
         recovered.close()
+
+
+class LosesAnswers(SandboxGateway):
+    """Moves the money, then loses the answer of its next ``lose`` calls (a read timeout)."""
+
+    lose = 0
+
+    def refund(self, request: PaymentRequest) -> GatewayResult:
+        result = super().refund(request)
+        if self.lose:
+            self.lose -= 1
+            raise TimeoutError("read timed out")
+        return result
+
+
+@pytest.mark.parametrize("lost", [1, 2])
+def test_a_lost_answer_is_asked_again_with_the_same_key(race: Race, lost: int) -> None:
+    gateway = LosesAnswers()
+    oms = OMS.open(race.policy, race.url, gateways=[gateway])
+    try:
+        order = cart(oms, "CC", "WIDGET")
+        oms.place(order)
+        oms.capture(order)
+        gateway.lose = lost
+        if lost == 1:  # asked again at once: the gateway answers its first result
+            oms.refund(order, "40.00", idempotency_key=f"lost-{lost}")
+        else:  # no answer twice: pending, and the retry with the key settles it
+            with pytest.raises(PaymentOutcomeUnknown):
+                oms.refund(order, "40.00", idempotency_key=f"lost-{lost}")
+            assert [t.pending for t in oms.get_order(order).transactions][-1] is True
+            oms.refund(order, "40.00", idempotency_key=f"lost-{lost}")
+        view = oms.get_order(order)
+        refunds = [t for t in view.transactions if t.kind == "refund"]
+        assert [(t.amount, t.succeeded, t.pending) for t in refunds] == [
+            (Money.parse("40.00", EUR), True, False)
+        ]
+        assert gateway.refunded_total(EUR) == Money.parse("40.00", EUR)
+    finally:
+        oms.close()
+
+
+class Slow(SandboxGateway):
+    """Every call takes ``delay`` seconds."""
+
+    delay = 0.0
+
+    def authorize(self, request: PaymentRequest) -> GatewayResult:
+        time.sleep(self.delay)
+        return super().authorize(request)
+
+    def capture(self, request: PaymentRequest) -> GatewayResult:
+        time.sleep(self.delay)
+        return super().capture(request)
+
+
+def test_a_slow_request_keeps_its_idempotency_key(race: Race) -> None:
+    """The run refreshes its claim before each gateway call: a retry with the same key waits
+    for it instead of taking over, although the whole command outlasts in_flight_timeout."""
+    gateway = Slow()
+    oms = OMS.open(race.policy, race.url, gateways=[gateway])
+    oms.in_flight_timeout = timedelta(seconds=0.4)
+    try:
+        order = cart(oms, "CC", "WIDGET", method="auto")
+        gateway.delay = 0.3  # two calls: 0.6 s in all, more than the timeout
+        first, retry = all_at_once(
+            2, lambda i: (time.sleep(0.1 * i), oms.place(order, idempotency_key="slow"))[1]
+        )
+        assert isinstance(first, OrderView), first
+        assert retry == first
+        history = [h.trigger for h in oms.history(order)]
+        assert history.count("place") == 1
+        assert not [t for t in history if t.endswith("_failed")]
+        assert len(gateway.captures) == 1
+    finally:
+        oms.close()

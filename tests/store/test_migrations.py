@@ -256,10 +256,9 @@ def test_a_database_ahead_of_this_sdk_is_refused(database_url: str) -> None:
 
 
 def test_a_database_made_before_migrations_is_refused_then_adopted(database_url: str) -> None:
-    engine = create_engine(database_url)
-    core = [table for table in metadata.sorted_tables if table.name in _migrate.BASELINE_TABLES]
-    metadata.create_all(engine, tables=core)  # what the SDK did before it shipped migrations
-    engine.dispose()
+    # What the SDK's create_all made before it shipped migrations is exactly revision 0001.
+    upgrade(database_url, _migrate.BASELINE_REVISION)
+    execute(database_url, f"DROP TABLE {VERSION_TABLE}")
 
     with pytest.raises(DatabaseNotUpToDate, match="oms db upgrade --database "):
         Store(database_url)

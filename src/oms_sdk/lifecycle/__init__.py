@@ -14,6 +14,7 @@ from ._definition import (
 from ._guards import Guard, OrderFacts
 from ._shipments import SHIPMENT_TRANSITIONS, ShipmentLifecycle
 from ._statuses import FulfillmentStatus, OrderStatus, PaymentStatus, ShipmentStatus
+from ._svg import render_svg
 
 __all__ = [
     "BUILTIN_TRIGGERS",
@@ -36,4 +37,5 @@ __all__ = [
     "check_market",
     "define_lifecycle",
     "render_mermaid",
+    "render_svg",
 ]

@@ -25,6 +25,7 @@ from ..errors import TransitionNotAllowed
 from ..policy import MarketPolicy
 from ._definition import LifecycleDefinition, TransitionSpec, define_lifecycle
 from ._guards import OrderFacts
+from ._svg import render_svg
 
 __all__ = ["Lifecycle", "LifecycleCompiler", "LifecycleEffects"]
 
@@ -166,6 +167,10 @@ class Lifecycle:
     def mermaid(self) -> str:
         """The lifecycle as a Mermaid ``stateDiagram-v2``, guards shown on the arrows."""
         return render_mermaid(self.definition)
+
+    def svg(self) -> str:
+        """The lifecycle as a standalone SVG picture, guards in each arrow's tooltip."""
+        return render_svg(self.definition)
 
 
 #: Guards that every arrow has (plugin vetoes) or that only route (full vs partial refund).

@@ -23,6 +23,7 @@ from ._models import (
     Promotion,
     ShippingMethodPolicy,
 )
+from ._reference import policy_reference
 
 __all__ = [
     "BUILTIN_STATUSES",
@@ -44,4 +45,5 @@ __all__ = [
     "load_policies",
     "load_policy_text",
     "policy_json_schema",
+    "policy_reference",
 ]

@@ -50,7 +50,17 @@ from ._tables import (
     promotion_usage,
 )
 
-__all__ = ["DEFAULT_DATABASE_URL", "Claim", "OutboxRow", "Store", "create_store_engine"]
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "UNANSWERED",
+    "Claim",
+    "OutboxRow",
+    "Store",
+    "create_store_engine",
+]
+
+#: ``error_code`` of a pending ledger row whose gateway never answered: reconcile's business.
+UNANSWERED = "no_answer"
 
 DEFAULT_DATABASE_URL = "sqlite:///oms.sqlite3"
 
@@ -307,7 +317,10 @@ class Store:
             .where(
                 payment_transactions.c.pending.is_(True),
                 payment_transactions.c.action_id.is_(None),
-                payment_transactions.c.created_at <= before,
+                or_(
+                    payment_transactions.c.created_at <= before,
+                    payment_transactions.c.error_code == UNANSWERED,
+                ),
             )
             .distinct()
         )
@@ -333,13 +346,20 @@ class Store:
             return inserted is not None
 
     def claim_idempotency_key(
-        self, key: str, *, command: str, fingerprint: str, now: datetime, stale_before: datetime
+        self,
+        key: str,
+        *,
+        command: str,
+        fingerprint: str,
+        owner: str,
+        now: datetime,
+        stale_before: datetime,
     ) -> Claim:
-        """Claim ``key`` for a request, insert-first, so that concurrent requests cannot both
-        run: the loser reads the winner's row (running, or done with its response).
+        """Claim ``key`` for the run ``owner``, insert-first, so that concurrent requests cannot
+        both run: the loser reads the winner's row (running, or done with its response).
 
-        A claim older than ``stale_before`` whose request never answered (its process died)
-        is taken over.
+        A claim its run has not refreshed since ``stale_before`` (the process died) is taken
+        over; the run that lost it can no longer answer for the key.
         """
         if self._insert_ignoring_duplicates(
             idempotency_keys,
@@ -347,6 +367,7 @@ class Store:
             command=command,
             fingerprint=fingerprint,
             response=None,
+            owner=owner,
             created_at=now,
         ):
             return Claim("claimed")
@@ -361,18 +382,34 @@ class Store:
             if (row.command, row.fingerprint) == (command, fingerprint) and (
                 row.created_at <= stale_before
             ):
-                taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                taken = session.execute(
                     update(idempotency_keys)
                     .where(
                         idempotency_keys.c.key == key,
                         idempotency_keys.c.response.is_(None),
-                        idempotency_keys.c.created_at == row.created_at,
+                        idempotency_keys.c.owner == row.owner,
                     )
-                    .values(created_at=now)
-                )
-                if taken.rowcount:
+                    .values(owner=owner, created_at=now)
+                    .returning(idempotency_keys.c.key)
+                ).first()
+                if taken is not None:
                     return Claim("claimed")
             return Claim("running", row.command, row.fingerprint)
+
+    def refresh_claim(self, key: str, owner: str, now: datetime) -> bool:
+        """The run ``owner`` still works on ``key``; False when another run took it over."""
+        with self.unit_of_work() as session:
+            kept = session.execute(
+                update(idempotency_keys)
+                .where(
+                    idempotency_keys.c.key == key,
+                    idempotency_keys.c.owner == owner,
+                    idempotency_keys.c.response.is_(None),
+                )
+                .values(created_at=now)
+                .returning(idempotency_keys.c.key)
+            ).first()
+            return kept is not None
 
     def release_idempotency_key(self, key: str) -> None:
         """The request failed: free its key so that a retry runs the command again."""
@@ -396,15 +433,55 @@ class Store:
         session: Session,
         *,
         key: str,
+        owner: str,
         order_id: str | None,
         response: dict[str, Any],
-    ) -> None:
-        """Store the first answer of the request that claimed ``key``."""
-        session.execute(
+    ) -> bool:
+        """Store the answer of the run that holds ``key``; False if another run took it over
+        (the caller then rolls back: only one answer per key)."""
+        stored = session.execute(
             update(idempotency_keys)
-            .where(idempotency_keys.c.key == key)
+            .where(idempotency_keys.c.key == key, idempotency_keys.c.owner == owner)
             .values(order_id=order_id, response=response)
+            .returning(idempotency_keys.c.key)
+        ).first()
+        return stored is not None
+
+    def mark_unanswered(self, key: str, message: str) -> None:
+        """The gateway gave no answer, twice: the pending row waits for reconcile, not for its
+        command, so other commands stop waiting for it."""
+        with self.unit_of_work() as session:
+            session.execute(
+                update(payment_transactions)
+                .where(
+                    payment_transactions.c.idempotency_key == key,
+                    payment_transactions.c.pending.is_(True),
+                )
+                .values(error_code=UNANSWERED, error_message=message[:2000])
+            )
+
+    # -- promotions under their usage limit -------------------------------------------------
+
+    def take_promotion_use(self, session: Session, market: str, promotion: str, limit: int) -> bool:
+        """One use of a limited promotion, in one conditional statement: concurrent
+        checkouts cannot both take the last use. False when none is left."""
+        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        session.execute(
+            dialect_insert(promotion_usage)
+            .values(market=market, promotion=promotion, used=0)
+            .on_conflict_do_nothing()
         )
+        taken = session.execute(
+            update(promotion_usage)
+            .where(
+                promotion_usage.c.market == market,
+                promotion_usage.c.promotion == promotion,
+                promotion_usage.c.used < limit,
+            )
+            .values(used=promotion_usage.c.used + 1)
+            .returning(promotion_usage.c.used)
+        ).first()
+        return taken is not None
 
     # -- outbox ---------------------------------------------------------------------------
 

@@ -228,6 +228,8 @@ idempotency_keys = Table(
     Column("order_id", String(36)),
     # NULL while the first request with this key runs: later ones wait for its answer.
     Column("response", JSON(none_as_null=True)),
+    # The run that holds the key; refreshed (created_at) while it runs, checked at its commit.
+    Column("owner", String(36)),
     Column("created_at", Timestamp(), nullable=False),
 )
 

@@ -5,7 +5,8 @@ Revises: 0001
 Create Date: 2026-11-29 10:05:00
 
 ``oms_idempotency_keys.response`` becomes nullable: a key is now inserted (claimed) before its
-command runs, so concurrent requests with the same key wait for the first one's answer.
+command runs, so concurrent requests with the same key wait for the first one's answer; its
+``owner`` is the run holding it, which only that run may answer.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("oms_idempotency_keys") as batch:
         batch.alter_column("response", existing_type=sa.JSON(), nullable=True)
+        batch.add_column(sa.Column("owner", sa.String(length=36), nullable=True))
     op.create_table(
         "oms_outbox",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -56,4 +58,5 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_oms_outbox_order_id"), table_name="oms_outbox")
     op.drop_table("oms_outbox")
     with op.batch_alter_table("oms_idempotency_keys") as batch:
+        batch.drop_column("owner")
         batch.alter_column("response", existing_type=sa.JSON(), nullable=False)
