@@ -3,7 +3,8 @@
 A page asks for a generated part with a marker line, ``<!-- generated: NAME -->``. The policy
 reference comes from the pydantic models, the diagrams from the lifecycle compiler (the code
 path of ``oms diagram``), so a change to a model or to a policy file changes the docs with it.
-Every diagram is also written as an SVG file next to its page.
+Every diagram is also an SVG file of the site (``lifecycles/``),
+drawn by the code of ``oms diagram --format svg``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mkdocs.structure.files import File, Files
+
 from oms_sdk.lifecycle import LifecycleCompiler
 from oms_sdk.policy import PolicySet, load_policies, policy_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "config_examples"
 MARKER = re.compile(r"^<!-- generated: ([a-z-]+) -->$", re.M)
+SVG_FOLDER = "lifecycles"
 
 #: The capture modes the Concepts page draws, each from an example market's payment method.
 CAPTURE_MODES = (
@@ -49,14 +53,16 @@ def _diagram(
     compiler: LifecycleCompiler, policies: PolicySet, market: str, pm: str | None, svgs: str
 ) -> str:
     lifecycle = compiler.lifecycle(policies.market(market), pm)
+    picture = f"{svgs}{svg_name(market, pm)}"
     return (
-        f"*{lifecycle.definition.capture_mode}* · "
-        f"[SVG]({svgs}{svg_name(market, pm)})\n\n"
+        f"*{lifecycle.definition.capture_mode}*\n\n"
+        f"![{market} / {pm or 'free orders'}]({picture})\n\n"
+        "The same lifecycle in Mermaid, guards on the arrows:\n\n"
         f"```mermaid\n{lifecycle.mermaid().strip()}\n```\n"
     )
 
 
-def diagrams_markdown(svgs: str = "diagrams/") -> str:
+def diagrams_markdown(svgs: str = "lifecycles/") -> str:
     """One section per market, one diagram per payment method (and free orders)."""
     policies = example_policies()
     compiler = LifecycleCompiler()
@@ -71,7 +77,7 @@ def diagrams_markdown(svgs: str = "diagrams/") -> str:
     return "\n".join(parts)
 
 
-def capture_modes_markdown(svgs: str = "diagrams/") -> str:
+def capture_modes_markdown(svgs: str = "lifecycles/") -> str:
     policies = example_policies()
     compiler = LifecycleCompiler()
     parts: list[str] = []
@@ -81,20 +87,40 @@ def capture_modes_markdown(svgs: str = "diagrams/") -> str:
     return "\n".join(parts)
 
 
+def action_matrix_markdown(market: str = "EU", payment_method: str = "card") -> str:
+    """Which command each status allows, as the compiled lifecycle says (guards aside)."""
+    policies = example_policies()
+    definition = LifecycleCompiler().lifecycle(policies.market(market), payment_method).definition
+    statuses = [s.name for s in definition.states]
+    triggers: dict[str, set[str]] = {}
+    for spec in definition.transitions:
+        if spec.trigger not in ("mark_pending", "mark_draft"):
+            triggers.setdefault(spec.trigger, set()).update(spec.sources)
+    rows = [
+        "| command | " + " | ".join(f"`{s}`" for s in statuses) + " |",
+        "|---|" + "|".join(":-:" for _ in statuses) + "|",
+    ]
+    for trigger, sources in triggers.items():
+        cells = " | ".join("✓" if s in sources else "" for s in statuses)
+        rows.append(f"| `{trigger}` | {cells} |")
+    return "\n".join(rows) + "\n"
+
+
 GENERATORS: dict[str, Callable[[str], str]] = {
+    "action-matrix": lambda _svgs: action_matrix_markdown(),
     "policy-reference": lambda _svgs: policy_reference(),
     "diagrams": diagrams_markdown,
     "capture-modes": capture_modes_markdown,
 }
 
 
-def render(markdown: str, page_url: str = "") -> str:
+def render(markdown: str, page_path: str = "index.md") -> str:
     """Replace every marker with its generated Markdown; an unknown marker is an error.
 
-    ``page_url`` (``concepts/``) places the links to the SVG files, which live in
-    ``diagrams/`` at the root of the site.
+    ``page_path`` (``reference/policy.md``) places the links to the SVG files, which live in
+    ``lifecycles/`` at the root of the docs.
     """
-    svgs = "../" * page_url.count("/") + "diagrams/"
+    svgs = "../" * page_path.count("/") + f"{SVG_FOLDER}/"
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -106,15 +132,14 @@ def render(markdown: str, page_url: str = "") -> str:
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    return render(markdown, page.url)
+    return render(markdown, page.file.src_uri)
 
 
-def on_post_build(config: Any) -> None:
-    """Write each diagram as an SVG file, where the pages link to it."""
+def on_files(files: Files, config: Any) -> Files:
+    """Add each diagram as an SVG file of the site, where the pages link to it."""
     policies = example_policies()
     compiler = LifecycleCompiler()
-    folder = Path(config["site_dir"]) / "diagrams"
-    folder.mkdir(parents=True, exist_ok=True)
     for market, pm in variants(policies):
         svg = compiler.lifecycle(policies.market(market), pm).svg()
-        (folder / svg_name(market, pm)).write_text(svg, encoding="utf-8")
+        files.append(File.generated(config, f"{SVG_FOLDER}/{svg_name(market, pm)}", content=svg))
+    return files

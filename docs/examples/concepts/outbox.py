@@ -9,7 +9,7 @@ class PrintingPublisher:
     name = "printer"
 
     def publish(self, event: OrderEvent) -> None:  # raise to have it offered again
-        print(event.name, event.statuses, event.id[:8])
+        print(f"{event.name:<30} {' / '.join(event.statuses)}")
 
 
 with OMS.open("config_examples", "sqlite://") as oms:
