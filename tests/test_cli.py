@@ -134,3 +134,20 @@ def test_oms_reconcile_settles_a_payment_whose_answer_was_lost(tmp_path: Path) -
     assert [t.error_code for t in view.transactions if t.kind == "capture"] == [
         "no_such_authorization"
     ]
+
+
+def test_oms_bench_quick_completes_with_finite_ratios(tmp_path: Path) -> None:
+    """A smoke run only: speed is measured by the benchmark itself, never asserted here."""
+    import math
+
+    result = runner.invoke(app, ["bench", "--quick", "--json", str(tmp_path / "b.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "b.json").read_text())
+    ratios = [run["ratio"] for run in report["sqlite"]["runs"].values()]
+    ratios.append(report["engine"]["ratio"])
+    assert ratios
+    assert all(math.isfinite(r) and r > 0 for r in ratios)
+    assert report["sqlite"]["machines_built"]["at_warm_up"] == (
+        report["sqlite"]["machines_built"]["after_run"]
+    )
+    assert report["sqlite"]["per_lifecycle"]["transactions"] > 0

@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -323,6 +323,144 @@ def outbox_relay(
             pass
     if report.waiting and not follow:
         raise typer.Exit(2)
+
+
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smoke run: under a minute, smaller counts.")
+    ] = False,
+    postgres: Annotated[
+        str | None,
+        typer.Option(
+            "--postgres",
+            help="PostgreSQL URL to measure too (a throwaway schema is created and dropped); "
+            "default: $OMS_BENCH_POSTGRES_URL.",
+        ),
+    ] = None,
+    lifecycles: Annotated[
+        int | None, typer.Option(help="Lifecycles per measurement (per worker).", min=1)
+    ] = None,
+    json_path: Annotated[
+        Path, typer.Option("--json", help="Where to write the full results.")
+    ] = Path("bench.json"),
+    chart: Annotated[
+        Path | None,
+        typer.Option(help="Also draw a PNG chart (needs matplotlib: the `bench` extra)."),
+    ] = None,
+) -> None:
+    """Measure lifecycles against the database floor, the engine, policy scale and memory."""
+    from dataclasses import replace
+
+    from rich.progress import Progress
+
+    from ._bench import BenchConfig, run_bench
+
+    url = postgres or os.environ.get("OMS_BENCH_POSTGRES_URL")
+    config = BenchConfig.quick_config(url) if quick else BenchConfig(postgres_url=url)
+    if lifecycles is not None:
+        config = replace(config, lifecycles=lifecycles)
+    with Progress(console=console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        report = run_bench(config, progress)
+    json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    console.print(_bench_table(report))
+    console.print(f"results: {json_path}", highlight=False)
+    if chart is not None:
+        _bench_chart(report, chart)
+        console.print(f"chart: {chart}", highlight=False)
+
+
+def _bench_table(report: dict[str, Any]) -> Table:
+    table = Table("measure", "result", "target", title="oms bench")
+    for database in ("sqlite", "postgresql"):
+        if database not in report:
+            continue
+        found = report[database]
+        per = found["per_lifecycle"]
+        table.add_row(
+            f"{database}: per lifecycle",
+            f"{per['transactions']} transactions, {per['statements']} statements "
+            f"(floor: {per['floor_statements']} writes)",
+            "",
+        )
+        for workers, run in found["runs"].items():
+            target = "<= 2.0" if database == "sqlite" else "<= 1.5"
+            table.add_row(
+                f"{database}: {workers} worker(s)",
+                f"{run['lifecycles_per_s']:.1f}/s vs floor {run['floor_per_s']:.1f}/s: "
+                f"ratio {run['ratio']:.2f}",
+                target,
+            )
+        if "scaling" in found:
+            scaling = found["scaling"]
+            table.add_row(
+                f"{database}: speed-up x{scaling['workers']}",
+                f"{scaling['speedup']:.2f} (floor {scaling['floor_speedup']:.2f}): "
+                f"{100 * scaling['share_of_floor_speedup']:.0f}% of the floor's",
+                ">= 90%",
+            )
+        built = found["machines_built"]
+        table.add_row(
+            f"{database}: machines built", f"{built['at_warm_up']} -> {built['after_run']}", "same"
+        )
+    engine = report["engine"]
+    table.add_row(
+        "engine: per trigger",
+        f"{engine['compiled_us']:.1f} µs vs bare transitions {engine['bare_us']:.1f} µs: "
+        f"ratio {engine['ratio']:.2f}",
+        "<= 1.5",
+    )
+    scale = report["policy_scale"]
+    table.add_row(
+        f"policy: {report['config']['markets']} markets x {report['config']['payment_methods']}",
+        f"{scale['total_s']:.2f} s (load and check {scale['load_and_check_s']:.2f} s, "
+        f"compile {scale['compile_s']:.2f} s)",
+        "< 1 s",
+    )
+    memory = report["memory"]
+    counts = report["config"]["memory_lifecycles"]
+    table.add_row(
+        f"memory: {counts[0]:,} -> {counts[1]:,} lifecycles",
+        f"{memory[f'rss_after_{counts[0]}_mb']:.1f} -> {memory[f'rss_after_{counts[1]}_mb']:.1f}"
+        f" MB RSS: growth {memory['growth_mb']:.1f} MB",
+        "< 20 MB",
+    )
+    return table
+
+
+def _bench_chart(report: dict[str, Any], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        errors.print("[red]--chart needs matplotlib[/]: pip install 'oms-sdk[bench]'")
+        raise typer.Exit(1) from None
+    labels, ours, floors = [], [], []
+    for database in ("sqlite", "postgresql"):
+        for workers, run in report.get(database, {}).get("runs", {}).items():
+            labels.append(f"{database}\n{workers} worker(s)")
+            ours.append(run["lifecycles_per_s"])
+            floors.append(run["floor_per_s"])
+    figure, axis = plt.subplots(figsize=(8, 4))
+    positions = range(len(labels))
+    axis.bar([p - 0.2 for p in positions], ours, width=0.4, label="oms-sdk lifecycles")
+    axis.bar([p + 0.2 for p in positions], floors, width=0.4, label="database floor")
+    axis.set_xticks(list(positions), labels)
+    axis.set_ylabel("lifecycles per second")
+    axis.set_yscale("log")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
 
 
 def main() -> None:

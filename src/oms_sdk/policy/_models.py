@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -89,15 +90,41 @@ Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Percent = Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)]
 
 
+def _tidy_descriptions(schema: dict[str, Any]) -> None:
+    """Docstrings as editors show JSON Schema descriptions: no line breaks inside a paragraph,
+    and single-backtick (Markdown) code spans instead of the docstrings' double backticks."""
+
+    def tidy(text: str) -> str:
+        paragraphs = (" ".join(p.split()) for p in re.split(r"\n\s*\n", text))
+        return re.sub(r"``(.+?)``", r"`\1`", "\n\n".join(paragraphs))
+
+    if isinstance(schema.get("description"), str):
+        schema["description"] = tidy(schema["description"])
+    for prop in schema.get("properties", {}).values():
+        if isinstance(prop, dict) and isinstance(prop.get("description"), str):
+            prop["description"] = tidy(prop["description"])
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        str_strip_whitespace=True,
+        # The attribute docstrings below become the ``description``s of the JSON Schema
+        # (``oms policy schema``); the policy reference reads the same text.
+        use_attribute_docstrings=True,
+        json_schema_extra=_tidy_descriptions,
+    )
 
 
 class CatalogItem(_Strict):
     """One SKU of the price list."""
 
     name: str = Field(min_length=1)
+    """Product name, copied onto the order lines whenever a cart is priced."""
     price: Amount
+    """Price of one unit in the market currency, e.g. "29.90" (whole yen in JPY: 3300); it
+    includes tax when ``prices.tax_included`` is true."""
     requires_shipping: bool = True
     """False for digital goods and services: an order of only those needs no shipment."""
     weight_grams: int | None = Field(default=None, ge=0)
@@ -112,6 +139,8 @@ class PriceList(_Strict):
     tax_rate: Percent = Decimal(0)
     """Percent, e.g. "22" or "8.875", applied to goods, shipping and surcharges."""
     items: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")], CatalogItem]
+    """The catalogue by SKU (case-sensitive): only these SKUs can be ordered. Carts are
+    re-priced from here on every change; placed orders keep the prices they were placed at."""
 
     @field_validator("tax_rate", mode="before")
     @classmethod
@@ -122,9 +151,16 @@ class PriceList(_Strict):
 
 
 class ShippingMethodPolicy(_Strict):
+    """A delivery option customers choose for orders with goods to ship."""
+
     code: Code
+    """Identifier passed to ``select_shipping_method`` and stored on orders; unique within the
+    market (case-sensitive)."""
     name: str = Field(min_length=1)
+    """Label for storefronts and back offices; the SDK does not interpret it."""
     price: Amount
+    """Flat price per order in the market currency, taxed like goods. A shipping-price plugin
+    (e.g. ``rate_table``) may price by destination and weight instead."""
     free_over: Amount | None = None
     """Shipping is free when the discounted goods total reaches this amount."""
 
@@ -133,34 +169,60 @@ class LifecycleStep(_Strict):
     """An extra order status declared by policy, e.g. a manual ``review`` after placement.
 
     The trigger ``entered_by`` leaving ``after`` leads into the step instead of where it led
-    before; ``exit_trigger`` leaves the step to ``exit_to``.
+    before; ``exit_trigger`` leaves the step to ``exit_to``. The market's steps are inserted
+    first, then the payment method's, so a step may follow an earlier one. Loading fails when
+    a step would leave a status unreachable or without a way out.
     """
 
     state: Name
+    """Name of the new order status, e.g. ``fraud_review``; it must be new to the lifecycle
+    (not a built-in status nor an earlier step's state)."""
     after: Name
+    """The existing status the step follows: a built-in status or an earlier step's state."""
     entered_by: Name
+    """An existing trigger leaving ``after`` (e.g. ``approve``): from ``after`` it now leads
+    into the step, keeping its guards and effects; from other statuses it is unchanged."""
     exit_trigger: Name
+    """A new trigger, e.g. ``clear_fraud_review``, that moves the order from the step to
+    ``exit_to``; it must not already exist, and has no guards besides plugin vetoes."""
     exit_to: Name
+    """The status ``exit_trigger`` leads to, usually where ``entered_by`` led before (e.g.
+    ``approved``), whose on-enter effects then run."""
     cancellable: bool = True
     """Whether ``cancel`` is allowed while the order is in this step."""
     description: str = ""
+    """What happens in this status, for people: its tooltip in ``oms diagram --format svg``."""
 
 
 class PaymentMethodPolicy(_Strict):
+    """A way to pay orders of the market: the gateway that moves the money, and when it is
+    captured. Orders paid with each method follow their own lifecycle variant."""
+
     code: Code
+    """Identifier passed to ``select_payment_method`` and stored on orders; unique within the
+    market. Orders keep their method's code: do not rename or remove a method orders use."""
     name: str = Field(min_length=1)
+    """Label for storefronts and back offices; the SDK does not interpret it."""
     gateway: Name
     """Name of the gateway that moves the money (``manual``, ``sandbox`` or a plugin's)."""
     surcharge: Amount | None = None
+    """Fee added to the order when this method is chosen, in the market currency, taxed like
+    goods and shipping; none = no fee."""
     auto_capture: bool = False
-    """Capture at once when the authorization succeeds."""
+    """Capture the authorized amount as soon as the order is placed, without a ``capture``
+    call."""
     auto_capture_max_amount: Amount | None = None
-    """With auto_capture: only orders up to this total are captured at once, others stay manual."""
+    """With ``auto_capture``: orders whose total (after gift cards) is above this amount are not
+    captured automatically but wait for a manual ``capture``; none = no limit."""
     require_capture: bool = True
-    """False = delayed capture: approval and fulfillment may start before the capture."""
+    """True: ``approve`` waits until the payment is captured in full. False (delayed capture):
+    an authorized order may be approved and fulfilled before the capture."""
     auto_place: bool = False
-    """Place the order as soon as an asynchronous authorization completes."""
+    """``authorize`` places the order at once, for methods that confirm asynchronously (PayPal,
+    konbini); otherwise the order stays ``pending`` until ``place``."""
     authorization_validity_days: int = Field(default=7, ge=1, le=365)
+    """Days an authorization stays capturable: a ``capture`` later than this after the
+    authorization is refused. Match the gateway, e.g. about 7 for cards."""
     steps: tuple[LifecycleStep, ...] = ()
     """Extra lifecycle steps for orders paid with this method (added to the market's)."""
 
@@ -172,15 +234,26 @@ class PaymentMethodPolicy(_Strict):
 
 
 class _PromotionBase(_Strict):
+    """The keys every type of promotion has."""
+
     code: Code
+    """Identifier stored on the orders the promotion applies to, and under which its uses are
+    counted (renaming it restarts ``usage_limit``); unique within the market."""
     name: str = Field(min_length=1)
+    """Label for storefronts and back offices; the SDK does not interpret it."""
     coupon: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{3,40}$")] | None = None
     """The code a customer types; without it the promotion applies automatically."""
     minimum_order_amount: Amount | None = None
+    """Applies only when the goods total (price-list prices × quantities, before discounts)
+    reaches this amount in the market currency; shipping and surcharges do not count."""
     starts_at: datetime | None = None
+    """First moment the promotion applies (inclusive); none = already active."""
     expires_at: datetime | None = None
+    """Moment the promotion stops applying (exclusive), after ``starts_at``; a cart priced
+    before it must be re-priced before it can be placed."""
     usage_limit: int | None = Field(default=None, ge=1)
-    """How many placed orders may use it (released again when such an order is cancelled)."""
+    """How many placed orders may use it (given back when such an order is cancelled or fully
+    refunded)."""
 
     @field_validator("starts_at", "expires_at")
     @classmethod
@@ -198,8 +271,14 @@ class _PromotionBase(_Strict):
 
 
 class PercentagePromotion(_PromotionBase):
+    """A discount of a percentage of the goods total. Without a ``coupon`` it applies to every
+    qualifying order; automatic promotions apply in the order listed, a coupon last."""
+
     type: Literal["percentage"]
+    """Selects this kind of promotion."""
     percentage: Annotated[Decimal, Field(gt=0, le=100, allow_inf_nan=False)]
+    """Percent off the goods left after earlier promotions, e.g. "10" or "12.5"; rounded
+    half-even to the currency's minor unit."""
 
     @field_validator("percentage", mode="before")
     @classmethod
@@ -210,20 +289,33 @@ class PercentagePromotion(_PromotionBase):
 
 
 class FixedAmountPromotion(_PromotionBase):
+    """A fixed amount off the goods total. Without a ``coupon`` it applies to every qualifying
+    order; automatic promotions apply in the order listed, a coupon last."""
+
     type: Literal["fixed_amount"]
+    """Selects this kind of promotion."""
     amount: Amount
+    """Amount off in the market currency, e.g. "5.00"; at most the goods left after earlier
+    promotions, as only goods are discounted, never shipping or surcharges."""
 
 
 Promotion = Annotated[PercentagePromotion | FixedAmountPromotion, Field(discriminator="type")]
 
 
 class GiftCardPolicy(_Strict):
+    """Whether gift cards may pay for orders of the market."""
+
     accepted: bool = False
+    """True: ``apply_gift_card`` accepts cards in the market currency; their balance pays part
+    or all of the total, taken at checkout and given back on cancel or full refund."""
 
 
 class OrderRules(_Strict):
+    """When orders of the market may be cancelled and refunded."""
+
     cancel_allowed_in: tuple[Name, ...] = ("pending", "placed", "approved")
-    """Statuses in which ``cancel`` is allowed (policy steps add theirs with ``cancellable``)."""
+    """Built-in statuses in which ``cancel`` is allowed, until something has shipped. A step's
+    ``cancellable`` decides for its own state: naming it here changes nothing."""
     refund_window_days: int | None = Field(default=None, ge=0)
     """Days after the last capture during which refunds are allowed; none = no limit."""
 
@@ -232,18 +324,35 @@ class MarketPolicy(_Strict):
     """Everything that makes a market: currency, prices, methods, promotions and rules."""
 
     code: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,15}$")]
+    """Identifier passed to ``create_order`` and stored on every order; unique across all
+    loaded policy files. Keep it stable once orders exist."""
     name: str = Field(min_length=1)
+    """Human-readable name, shown by ``oms policy check``."""
     currency: str
+    """ISO 4217 code of every order and amount of the market, e.g. ``EUR``; it sets the
+    decimals amounts may have (2 in EUR, 0 in JPY, 3 in KWD)."""
     enabled: bool = True
+    """False: ``create_order`` refuses new carts (a market being prepared); existing orders
+    carry on."""
     order_prefix: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]{0,7}$")] | None = None
     """Prefix of human order numbers (``EU-000042``); defaults to the market code."""
     inventory_model: Name = "default"
+    """Which model of an inventory plugin (e.g. ``extensions.stock.models``) holds stock and
+    plans shipments for the market; unused without such a plugin."""
     prices: PriceList
+    """The price list: what can be sold, at what price, with which tax."""
     shipping_methods: tuple[ShippingMethodPolicy, ...] = ()
+    """Delivery options, codes unique in the market. With none, only orders that need no
+    shipping (digital goods, services) can be placed."""
     payment_methods: tuple[PaymentMethodPolicy, ...] = Field(min_length=1)
+    """Ways to pay, codes unique in the market; each gives its orders their own lifecycle."""
     promotions: tuple[Promotion, ...] = ()
+    """Discounts on the goods, automatic or by coupon; codes and coupons (case-insensitively)
+    unique in the market."""
     gift_cards: GiftCardPolicy = GiftCardPolicy()
+    """Whether gift cards are accepted."""
     rules: OrderRules = OrderRules()
+    """When orders may be cancelled and refunded."""
     steps: tuple[LifecycleStep, ...] = ()
     """Extra lifecycle steps for every order of this market."""
     extensions: dict[Name, dict[str, Any]] = Field(default_factory=dict)
@@ -319,3 +428,4 @@ class PolicyFile(_Strict):
     plugins: tuple[Name, ...] = ()
     """Entry-point plugins to activate (an allow-list: installed but unlisted ones never load)."""
     markets: tuple[MarketPolicy, ...] = Field(min_length=1)
+    """The markets of this file; a market code may appear only once across all loaded files."""
