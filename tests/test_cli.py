@@ -147,7 +147,8 @@ def test_oms_bench_quick_completes_with_finite_ratios(tmp_path: Path) -> None:
     ratios.append(report["engine"]["ratio"])
     assert ratios
     assert all(math.isfinite(r) and r > 0 for r in ratios)
-    assert report["sqlite"]["machines_built"]["at_warm_up"] == (
-        report["sqlite"]["machines_built"]["after_run"]
+    assert (
+        report["sqlite"]["machines_built"]["at_warm_up"]
+        == (report["sqlite"]["machines_built"]["after_run"])
     )
     assert report["sqlite"]["per_lifecycle"]["transactions"] > 0

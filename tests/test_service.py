@@ -1223,6 +1223,24 @@ def test_gift_card_errors(oms: OMS) -> None:
     assert_unchanged(oms, order, length)
 
 
+@pytest.mark.parametrize("amount", ["10.00", 1000, None])
+def test_issue_gift_card_refuses_an_amount_that_is_not_money(oms: OMS, amount: Any) -> None:
+    with pytest.raises(GiftCardError, match="gift card amount must be Money"):
+        oms.issue_gift_card("GC-TEXT", amount)
+    with pytest.raises(GiftCardError, match="unknown gift card 'GC-TEXT'"):
+        oms.gift_card("GC-TEXT")  # nothing was created
+
+
+@pytest.mark.parametrize("code", ["", "   "])
+def test_issue_gift_card_refuses_an_empty_code(oms: OMS, code: str) -> None:
+    with pytest.raises(GiftCardError, match="non-empty code"):
+        oms.issue_gift_card(code, eur("10.00"))
+    with pytest.raises(GiftCardError, match="unknown gift card"):
+        oms.gift_card(code)  # nothing was created
+    oms.issue_gift_card("GC-AFTER", eur("10.00"))  # the refusal left the store usable
+    assert oms.gift_card("GC-AFTER").balance == eur("10.00")
+
+
 def test_empty_gift_card_is_refused(oms: OMS) -> None:
     oms.issue_gift_card("GC-SMALL", eur("10.00"))
     first = oms.apply_gift_card(checkout(oms, lines=[("TOTE-CNV", 1)]).id, "GC-SMALL")

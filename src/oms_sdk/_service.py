@@ -278,6 +278,7 @@ class OMS:
         return clone
 
     def close(self) -> None:
+        """Close the database connections (``with OMS.open(...) as oms:`` calls it on exit)."""
         self.store.close()
 
     def __enter__(self) -> OMS:
@@ -875,6 +876,8 @@ class OMS:
     def remove_line_item(
         self, order: str, sku: str, *, idempotency_key: str | None = None
     ) -> OrderView:
+        """Remove the line of ``sku``; ``InvalidOrderInput`` when the order has none."""
+
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
             o.lines.remove(_line(o, sku))
             return _Step("remove_line_item", detail={"sku": sku})
@@ -934,6 +937,9 @@ class OMS:
     def select_shipping_method(
         self, order: str, code: str, *, idempotency_key: str | None = None
     ) -> OrderView:
+        """Choose one of the market's shipping methods by ``code``; its price is added to the
+        total. A code the market does not have raises ``InvalidOrderInput``."""
+
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
             if fx.market.shipping_method(code) is None:
                 known = ", ".join(m.code for m in fx.market.shipping_methods) or "none"
@@ -991,6 +997,12 @@ class OMS:
     def apply_coupon(
         self, order: str, code: str, *, idempotency_key: str | None = None
     ) -> OrderView:
+        """Apply the promotion whose coupon is ``code`` (matched case-insensitively).
+
+        An unknown coupon, or one that cannot be used now (minimum order amount, not started
+        or expired, usage limit reached), raises ``InvalidOrderInput``.
+        """
+
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
             promotion = fx.market.coupon(code)
             if promotion is None:
@@ -1007,6 +1019,8 @@ class OMS:
         )
 
     def remove_coupon(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
+        """Remove the order's coupon; automatic promotions stay."""
+
         def run(session: Session, o: Order, fx: OrderEffects) -> _Step:
             o.coupon_code = None
             return _Step("remove_coupon")
@@ -1098,6 +1112,12 @@ class OMS:
         return self._trigger("place", order, idempotency_key=idempotency_key)
 
     def approve(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
+        """Approve a placed order: stock is decremented and fulfillment starts.
+
+        With a policy step after ``placed`` (a fraud review), the order enters that step
+        instead. ``TransitionNotAllowed`` when the lifecycle refuses, e.g. when the payment
+        method requires a capture first.
+        """
         return self._trigger("approve", order, idempotency_key=idempotency_key)
 
     def capture(
@@ -1133,9 +1153,12 @@ class OMS:
         return self._trigger(trigger, order, idempotency_key=idempotency_key)
 
     def archive(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
+        """Archive a finished order (cancelled, or approved, paid and fulfilled): ``list_orders``
+        leaves it out by default. ``TransitionNotAllowed`` for an order not finished."""
         return self._trigger("archive", order, idempotency_key=idempotency_key)
 
     def unarchive(self, order: str, *, idempotency_key: str | None = None) -> OrderView:
+        """Bring an archived order back; ``TransitionNotAllowed`` when it is not archived."""
         return self._trigger("unarchive", order, idempotency_key=idempotency_key)
 
     # -- shipments ------------------------------------------------------------------------
@@ -1209,6 +1232,8 @@ class OMS:
     def deliver(
         self, order: str, shipment: str | None = None, *, idempotency_key: str | None = None
     ) -> OrderView:
+        """Mark a shipped shipment delivered. ``TransitionNotAllowed`` when there is no such
+        shipment (or several and none is named) or it has not shipped."""
         return self._shipment_command(order, "deliver", shipment, idempotency_key)
 
     def update_shipment(
@@ -1302,6 +1327,19 @@ class OMS:
     # -- gift cards -----------------------------------------------------------------------
 
     def issue_gift_card(self, code: str, amount: Money) -> GiftCardView:
+        """Create a gift card with a balance of ``amount`` (its currency is the card's).
+
+        Raises ``GiftCardError`` for an empty code, an amount that is not a positive ``Money``,
+        or a code that exists already. It takes no idempotency key: a repeated call fails
+        instead of issuing twice.
+        """
+        if not isinstance(code, str) or not code.strip():
+            raise GiftCardError(f"a gift card needs a non-empty code, got {code!r}")
+        if not isinstance(amount, Money):
+            raise GiftCardError(
+                f"a gift card amount must be Money (it carries the card's currency), got "
+                f"{amount!r}: pass e.g. Money.parse('10.00', 'EUR')"
+            )
         if amount.minor <= 0:
             raise GiftCardError("a gift card needs a positive balance")
         with self.store.unit_of_work() as session:
@@ -1313,6 +1351,7 @@ class OMS:
             return gift_card_view(card)
 
     def gift_card(self, code: str) -> GiftCardView:
+        """The card's current and initial balance; ``GiftCardError`` for an unknown code."""
         with self.store.unit_of_work() as session:
             card = self.store.gift_card(session, code)
             if card is None:
