@@ -290,3 +290,17 @@ def test_the_concepts_page_renders_its_mermaid_diagrams_in_chromium(site: str) -
         assert driver.save_screenshot(str(SITE / "screenshots" / "concepts.png"))
     finally:
         driver.quit()
+
+
+def test_the_benchmark_commands_name_real_options() -> None:
+    """bench.sh is not run here (the full run takes minutes; test_cli runs --quick)."""
+    from typer.testing import CliRunner
+
+    from oms_sdk.cli import app
+
+    shown = CliRunner().invoke(app, ["bench", "--help"], terminal_width=200)
+    assert shown.exit_code == 0
+    commands = (EXAMPLES / "performance" / "bench.sh").read_text(encoding="utf-8").splitlines()
+    options = {w for line in commands for w in line.split("#")[0].split() if w.startswith("--")}
+    assert options == {"--quick", "--postgres", "--chart"}
+    assert all(option in shown.output for option in options)
