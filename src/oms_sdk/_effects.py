@@ -463,10 +463,10 @@ class OrderEffects:
             result: GatewayResult = self.plugins.hook.oms_gateway_call(
                 gateway=gateway, operation="complete_action", request=request
             )
-        except Exception as exc:
-            result = GatewayResult.failed(
-                row.money, "gateway_error", f"{type(exc).__name__}: {exc}"
-            )
+        except Exception as exc:  # no answer: the action may have ended either way
+            log.warning("gateway %s gave no answer about action %s: %s",
+                        gateway.name, row.action_id, type(exc).__name__)  # fmt: skip
+            return None
         if result.pending:
             return None
         row.pending = False

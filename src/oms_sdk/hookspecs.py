@@ -161,8 +161,10 @@ def oms_gateway_call(
 
     The SDK's default implementation calls ``gateway.<operation>(request)``. Implement it with
     ``@hookimpl(wrapper=True)`` to wrap every gateway call (``result = yield``). A gateway that
-    raises or times out becomes a failed transaction with code ``gateway_error``, recorded on
-    the ledger even though the command rolls back.
+    raises or times out has not said whether the money moved: the SDK asks again once with
+    the same key, then leaves the payment pending and raises ``PaymentOutcomeUnknown`` until
+    ``OMS.reconcile`` gets an answer. A wrapper that raises after the gateway answered cannot
+    hide the answer.
     """
 
 

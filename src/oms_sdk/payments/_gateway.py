@@ -2,8 +2,9 @@
 
 The result follows Commerce Layer's external-gateway protocol: a success flag, the gateway's
 transaction reference, the amount, free metadata, and on failure an error code and message. A
-gateway reports a decline as a failed result, never as an exception; an exception or a timeout
-is a broken gateway, which the SDK records as a failed transaction with code ``gateway_error``.
+gateway reports a decline as a failed result, never as an exception. An exception or a timeout
+says nothing about the money: the SDK keeps the movement pending, asks again with the same
+idempotency key, and leaves it to ``OMS.reconcile`` if the gateway still does not answer.
 """
 
 from __future__ import annotations

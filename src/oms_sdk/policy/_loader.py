@@ -24,8 +24,9 @@ import re
 import types
 import typing
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
@@ -249,8 +250,10 @@ def _load(
 ) -> PolicySet:
     documents: list[_Document] = []
     for filename, text in sources:
-        document = _parse(text, filename, problems)
-        if document is not None:
+        parsed, reading = _parsed(text, filename)
+        problems.extend(reading)
+        if parsed is not None:
+            document = replace(parsed, markets=[], plugins=())
             _validate(document, problems)
             documents.append(document)
 
@@ -363,6 +366,15 @@ def _tag_text(node: Node) -> str:
     if ctag is not None and ctag.handle:
         return f"{ctag.handle}{ctag.suffix}"
     return str(node.tag)
+
+
+@lru_cache(maxsize=256)
+def _parsed(text: str, filename: str) -> tuple[_Document | None, tuple[PolicyProblem, ...]]:
+    """``_parse``, once per text: ``OMS.open`` loads the same files twice (first to learn
+    which plugins they enable, then to check them with those plugins), and YAML parsing with
+    line numbers is most of the cost. The document's data is never mutated afterwards."""
+    problems: list[PolicyProblem] = []
+    return _parse(text, filename, problems), tuple(problems)
 
 
 def _parse(text: str, filename: str, problems: list[PolicyProblem]) -> _Document | None:

@@ -251,8 +251,8 @@ class _Calls:
         except Exception as exc:
             raise self.fail(
                 Rule.RESULT_SHAPE,
-                f"{what} raised {type(exc).__name__}: {exc} (the SDK records an exception as "
-                "a failed transaction with code gateway_error; answer a refusal instead)",
+                f"{what} raised {type(exc).__name__}: {exc} (the SDK takes an exception for "
+                "no answer and leaves the payment pending; answer a refusal instead)",
             ) from exc
         if not isinstance(result, GatewayResult):
             raise self.fail(
