@@ -211,12 +211,12 @@ def test_a_slow_request_keeps_its_idempotency_key(race: Race) -> None:
     for it instead of taking over, although the whole command outlasts in_flight_timeout."""
     gateway = Slow()
     oms = OMS.open(race.policy, race.url, gateways=[gateway])
-    oms.in_flight_timeout = timedelta(seconds=0.4)
+    oms.in_flight_timeout = timedelta(seconds=2)
     try:
         order = cart(oms, "CC", "WIDGET", method="auto")
-        gateway.delay = 0.3  # two calls: 0.6 s in all, more than the timeout
+        gateway.delay = 1.2  # two calls: 2.4 s in all, more than the timeout
         first, retry = all_at_once(
-            2, lambda i: (time.sleep(0.1 * i), oms.place(order, idempotency_key="slow"))[1]
+            2, lambda i: (time.sleep(0.3 * i), oms.place(order, idempotency_key="slow"))[1]
         )
         assert isinstance(first, OrderView), first
         assert retry == first
