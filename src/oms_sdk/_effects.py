@@ -480,11 +480,17 @@ class OrderEffects:
 
     # -- holds ----------------------------------------------------------------------------
 
+    def promotion_usage(self) -> Mapping[str, int]:
+        """Uses of the market's promotions so far; read only when one has a usage limit."""
+        if all(promotion.usage_limit is None for promotion in self.market.promotions):
+            return {}
+        return self.store.promotion_usage(self.session, self.market.code)
+
     def reserve(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
         """Take the gift card balance and the promotion uses before any money moves."""
         if order.gift_card_held:
             return
-        usage = self.store.promotion_usage(self.session, order.market)
+        usage = self.promotion_usage()
         goods = order.money(order.subtotal)
         for code in order.promotions:
             promotion = next(p for p in self.market.promotions if p.code == code)

@@ -63,7 +63,6 @@ from .orders import (
     Address,
     GiftCard,
     GiftCardView,
-    HistoryEntry,
     HistoryEntryView,
     LineItem,
     Order,
@@ -330,18 +329,22 @@ class OMS:
         now: datetime,
         actor: str,
     ) -> None:
-        session.add(
-            HistoryEntry(
-                order_id=order.id,
-                at=now,
-                trigger=step.trigger,
-                actor=actor,
-                before=before,
-                after=order.statuses(),
-                amount=step.amount,
-                currency=order.currency,
-                detail=step.detail or {},
-            )
+        after = order.statuses()
+        self.store.add_history(
+            session,
+            order_id=order.id,
+            at=now,
+            trigger=step.trigger,
+            actor=actor,
+            from_status=before[0],
+            from_payment_status=before[1],
+            from_fulfillment_status=before[2],
+            status=after[0],
+            payment_status=after[1],
+            fulfillment_status=after[2],
+            amount=step.amount.minor if step.amount is not None else None,
+            currency=order.currency,
+            detail=step.detail or {},
         )
 
     def _finish(
@@ -361,8 +364,8 @@ class OMS:
         if not new:
             order.updated_at = now
             flag_modified(order, "updated_at")  # every command bumps the version
-        self._history(session, order, before, step, now, actor)
         session.flush()
+        self._history(session, order, before, step, now, actor)
         view = OrderView.of(order)
         event = OrderEvent(
             id=str(uuid.uuid4()),
@@ -600,35 +603,39 @@ class OMS:
     ) -> tuple[tuple[OrderView, OrderEvent] | None, GatewayCall | None]:
         with self.store.unit_of_work() as session:
             order = self.store.load_order(session, ref)
-            order_id = order.id
             effects = self._effects(session, self._market(order.market), now, command_key, answers)
             if not allow_in_flight:
                 self._check_in_flight(order, effects, now)
             before = order.statuses()
+            lifecycle = self.lifecycle(order)
             savepoint = session.begin_nested()
             self._unsettle_own(order, effects, answers)  # inside: the rollback undoes it
+            call: GatewayCall | None
             try:
                 step = run(session, order, effects)
             except NeedsGateway as need:
                 # Keep the lock, drop the command's changes, commit only the intent.
                 savepoint.rollback()
                 if need.hold:
-                    effects.reserve(order, {}, self.lifecycle(order).definition)
+                    effects.reserve(order, {}, lifecycle.definition)
                 call = replace(need.call, at=self.clock())  # when it is sent, not started
                 if not need.resume:
-                    self.store.add_intent(session, order_id, call.intent())
-                return None, call
-            for outcome in answers.values():  # an answer the command no longer asked for
-                row = order.transaction(outcome.idempotency_key)
-                if row is not None and row.pending and row.action_id is None:
-                    outcome.settle(row)
-                    order.payment_status = order.derive_payment_status().value
-            if effects.notes:
-                step.detail = {**(step.detail or {}), **effects.notes}
-            finished = self._finish(session, command, order, before, step, now, actor, claim)
-            savepoint.commit()
-            self._recovery_point("before_commit")
-        return finished, None
+                    self.store.add_intent(session, order, call.intent())
+                finished = None
+            else:
+                for outcome in answers.values():  # an answer the command no longer asked for
+                    row = order.transaction(outcome.idempotency_key)
+                    if row is not None and row.pending and row.action_id is None:
+                        outcome.settle(row)
+                        order.payment_status = order.derive_payment_status().value
+                if effects.notes:
+                    step.detail = {**(step.detail or {}), **effects.notes}
+                finished = self._finish(session, command, order, before, step, now, actor, claim)
+                savepoint.commit()
+                call = None
+                self._recovery_point("before_commit")
+        self.store.keep_loaded(order)  # committed: the next command may take it as it is
+        return finished, call
 
     @staticmethod
     def _unsettle_own(
@@ -761,7 +768,7 @@ class OMS:
             order,
             effects.market,
             now=effects.now,
-            promotion_usage=self.store.promotion_usage(session, order.market),
+            promotion_usage=effects.promotion_usage(),
             gift_card_balance=balance,
             shipping_price=lambda method: self.plugins.hook.oms_shipping_price(
                 order=order, market=effects.market, method=method
@@ -802,7 +809,7 @@ class OMS:
                 session.flush()
                 before = order.statuses()
                 self._refresh(session, order, self._effects(session, policy, now))
-                return self._finish(
+                finished = self._finish(
                     session,
                     "create",
                     order,
@@ -813,6 +820,8 @@ class OMS:
                     claim,
                     new=True,
                 )
+            self.store.keep_loaded(order)
+            return finished
 
         return self._idempotently(
             idempotency_key, "create_order", {"market": market, "email": customer_email}, create

@@ -15,7 +15,7 @@ unit of work.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from transitions import Machine
@@ -24,7 +24,7 @@ from transitions.extensions.diagrams import GraphMachine
 from ..errors import TransitionNotAllowed
 from ..policy import MarketPolicy
 from ._definition import LifecycleDefinition, TransitionSpec, define_lifecycle
-from ._guards import OrderFacts
+from ._guards import Guard, OrderFacts
 from ._svg import render_svg
 
 __all__ = ["Lifecycle", "LifecycleCompiler", "LifecycleEffects"]
@@ -58,14 +58,40 @@ class LifecycleEffects(Protocol):
     def unarchive(self, order: Any, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None: ...
 
 
-def _effect(name: str, definition: LifecycleDefinition) -> Callable[[Any], None]:
-    def run(event: Any) -> None:
+class _Effects:
+    """The effects of one transition or state, in order, as one ``transitions`` callback.
+
+    One callback instead of one per effect: ``transitions`` spends more on dispatching a
+    callback than most effects cost."""
+
+    def __init__(self, names: Sequence[str], definition: LifecycleDefinition) -> None:
+        self.names = tuple(names)
+        self.definition = definition
+
+    def __call__(self, event: Any) -> None:
         effects = event.kwargs.get("effects")
         if effects is not None:
-            getattr(effects, name)(event.model, event.kwargs, definition)
+            for name in self.names:
+                getattr(effects, name)(event.model, event.kwargs, self.definition)
 
-    run.__name__ = name
-    return run
+
+class _Guards:
+    """Every guard of one transition as one ``transitions`` condition: true when none has a
+    reason to refuse (the reasons themselves are asked for only after a refusal)."""
+
+    def __init__(self, guards: Sequence[Guard]) -> None:
+        self.checks = tuple(guard.check for guard in guards)
+
+    def __call__(self, event: Any) -> bool:
+        order, ctx = event.model, event.kwargs
+        for check in self.checks:  # noqa: SIM110 (a loop: cheaper than all() over a generator)
+            if check(order, ctx) is not None:
+                return False
+        return True
+
+
+def _callbacks(names: Sequence[str], definition: LifecycleDefinition) -> list[_Effects]:
+    return [_Effects(names, definition)] if names else []
 
 
 class Lifecycle:
@@ -74,7 +100,7 @@ class Lifecycle:
     def __init__(self, definition: LifecycleDefinition) -> None:
         self.definition = definition
         states = [
-            {"name": s.name, "on_enter": [_effect(e, definition) for e in s.on_enter]}
+            {"name": s.name, "on_enter": _callbacks(s.on_enter, definition)}
             for s in definition.states
         ]
         transitions = [
@@ -82,8 +108,8 @@ class Lifecycle:
                 "trigger": spec.trigger,
                 "source": list(spec.sources),
                 "dest": spec.dest,
-                "conditions": list(spec.guards),
-                "before": [_effect(e, definition) for e in spec.effects],
+                "conditions": [_Guards(spec.guards)] if spec.guards else [],
+                "before": _callbacks(spec.effects, definition),
             }
             for spec in definition.transitions
         ]

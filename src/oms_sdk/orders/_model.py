@@ -295,9 +295,15 @@ class Order:
         return Money(minor, self.currency)
 
     def _sum(self, kind: TransactionKind) -> Money:
-        return self.money(
-            sum(t.amount for t in self.transactions if t.succeeded and t.kind == kind.value)
-        )
+        return self.money(self._sums().get(kind.value, 0))
+
+    def _sums(self) -> dict[str, int]:
+        """Succeeded minor units by transaction kind, in one pass over the ledger."""
+        sums: dict[str, int] = {}
+        for t in self.transactions:
+            if t.succeeded:
+                sums[t.kind] = sums.get(t.kind, 0) + t.amount
+        return sums
 
     @property
     def total_money(self) -> Money:
@@ -322,7 +328,10 @@ class Order:
     @property
     def capturable(self) -> Money:
         """Authorized money not yet captured nor voided."""
-        return (self.authorized - self.captured - self.voided).max(self.money(0))
+        sums = self._sums()
+        kinds = TransactionKind.AUTHORIZATION, TransactionKind.CAPTURE, TransactionKind.VOID
+        authorized, captured, voided = (sums.get(kind.value, 0) for kind in kinds)
+        return self.money(max(authorized - captured - voided, 0))
 
     @property
     def refundable(self) -> Money:
@@ -360,9 +369,11 @@ class Order:
 
     def derive_payment_status(self) -> PaymentStatus:
         """``payment_status`` as the ledger says it is; the only way it is ever set."""
-        authorized, captured = self.authorized, self.captured
-        refunded, voided = self.refunded, self.voided
-        if self.total == 0 and self.lines and authorized.is_zero():
+        sums = self._sums()
+        authorized = sums.get(TransactionKind.AUTHORIZATION.value, 0)
+        captured = sums.get(TransactionKind.CAPTURE.value, 0)
+        refunded = sums.get(TransactionKind.REFUND.value, 0)
+        if self.total == 0 and self.lines and authorized == 0:
             return PaymentStatus.FREE
         if refunded:
             return (
@@ -372,16 +383,14 @@ class Order:
             )
         if captured:
             return (
-                PaymentStatus.PAID
-                if captured.minor >= self.total
-                else (PaymentStatus.PARTIALLY_PAID)
+                PaymentStatus.PAID if captured >= self.total else (PaymentStatus.PARTIALLY_PAID)
             )
-        if voided:
+        if sums.get(TransactionKind.VOID.value, 0):
             return PaymentStatus.VOIDED
         if authorized:
             return (
                 PaymentStatus.AUTHORIZED
-                if authorized.minor >= self.total
+                if authorized >= self.total
                 else (PaymentStatus.PARTIALLY_AUTHORIZED)
             )
         return PaymentStatus.UNPAID

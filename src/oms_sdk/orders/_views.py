@@ -145,8 +145,11 @@ class OrderView(_View):
 
     @classmethod
     def of(cls, order: Order) -> OrderView:
+        """The view of ``order``, built without validation: every value comes from the
+        domain objects, which only ever hold checked data (validating them again was a
+        tenth of a command's time)."""
         money = order.money
-        return cls(
+        return cls.model_construct(
             id=order.id,
             number=order.number,
             market=order.market,
@@ -155,17 +158,15 @@ class OrderView(_View):
             payment_status=order.payment_status,
             fulfillment_status=order.fulfillment_status,
             customer_email=order.customer_email,
-            billing_address=Address(**order.billing_address) if order.billing_address else None,
-            shipping_address=(
-                Address(**order.shipping_address) if order.shipping_address else None
-            ),
+            billing_address=_address(order.billing_address),
+            shipping_address=_address(order.shipping_address),
             shipping_method=order.shipping_method,
             payment_method=order.payment_method,
             coupon_code=order.coupon_code,
             promotions=tuple(order.promotions),
             gift_card_code=order.gift_card_code,
             lines=tuple(
-                LineItemView(
+                LineItemView.model_construct(
                     sku=line.sku,
                     name=line.name,
                     quantity=line.quantity,
@@ -176,7 +177,7 @@ class OrderView(_View):
                 )
                 for line in order.lines
             ),
-            totals=Totals(
+            totals=Totals.model_construct(
                 subtotal=money(order.subtotal),
                 discount=money(order.discount),
                 shipping=money(order.shipping),
@@ -190,7 +191,7 @@ class OrderView(_View):
             captured=order.captured,
             refunded=order.refunded,
             transactions=tuple(
-                TransactionView(
+                TransactionView.model_construct(
                     id=t.id,
                     kind=t.kind,
                     amount=t.money,
@@ -206,7 +207,7 @@ class OrderView(_View):
                 for t in order.transactions
             ),
             shipments=tuple(
-                ShipmentView(
+                ShipmentView.model_construct(
                     number=s.number,
                     status=s.status,
                     stock_location=s.stock_location,
@@ -226,6 +227,10 @@ class OrderView(_View):
             updated_at=order.updated_at,
             version=order.version,
         )
+
+
+def _address(stored: dict[str, Any] | None) -> Address | None:
+    return Address.model_construct(**stored) if stored else None
 
 
 def history_view(entry: HistoryEntry) -> HistoryEntryView:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     Engine,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -33,10 +34,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.pool import StaticPool
 
 from ..errors import OrderNotFound
 from ..orders import GiftCard, HistoryEntry, Order, PaymentTransaction
+from ._loaded import LoadedOrders
 from ._migrate import PluginMigrations, prepare_schema
 from ._tables import (
     history,
@@ -136,6 +139,14 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+# Statements built once: most commands run each of them, and building them is not free.
+_INSERT_EVENT = insert(outbox)
+_INSERT_HISTORY = insert(history)
+_LOCK_ORDER = select(orders.c.id, orders.c.version).where(
+    or_(orders.c.id == bindparam("ref"), orders.c.number == bindparam("ref"))
+)
+
+
 class Store:
     """One database: its engine, its sessions, and the order queries.
 
@@ -151,8 +162,11 @@ class Store:
         *,
         echo: bool = False,
         migrations: Sequence[PluginMigrations] = (),
+        keep_loaded: int = 256,
     ) -> None:
+        """``keep_loaded`` orders stay loaded between commands (0: reload every time)."""
         map_domain()
+        self.loaded = LoadedOrders(keep_loaded)
         self.url = make_url(url or DEFAULT_DATABASE_URL)
         self.engine = create_store_engine(self.url, echo=echo)
         try:
@@ -195,11 +209,29 @@ class Store:
     # -- orders ---------------------------------------------------------------------------
 
     def load_order(self, session: Session, ref: str, *, for_update: bool = True) -> Order:
-        """The order whose id or number is ``ref``, locked for this transaction on PostgreSQL."""
-        query = select(Order).where(or_(orders.c.id == ref, orders.c.number == ref))
-        if for_update and self.dialect != "sqlite":
-            query = query.with_for_update(of=orders)
-        order = session.scalars(query).one_or_none()
+        """The order whose id or number is ``ref``, locked for this transaction on PostgreSQL.
+
+        A locked load first reads only the order's version: when this process committed the
+        order at that version, the objects it kept are used again without loading them.
+        """
+        if not for_update:
+            return self._query_order(session, ref, or_(orders.c.id == ref, orders.c.number == ref))
+        lock = _LOCK_ORDER if self.dialect == "sqlite" else _LOCK_ORDER.with_for_update()
+        found = session.execute(lock, {"ref": ref}).first()
+        if found is None:
+            raise OrderNotFound(f"no order with id or number {ref!r}", order=ref)
+        kept = self.loaded.take(found.id, found.version)
+        if kept is not None:
+            session.add(kept)
+            return kept
+        return self._query_order(session, ref, orders.c.id == found.id)
+
+    def keep_loaded(self, order: Order) -> None:
+        """Keep ``order`` for the next command; call it only once its transaction committed."""
+        self.loaded.put(order)
+
+    def _query_order(self, session: Session, ref: str, where: Any) -> Order:
+        order = session.scalars(select(Order).where(where)).one_or_none()
         if order is None:
             raise OrderNotFound(f"no order with id or number {ref!r}", order=ref)
         return order
@@ -279,34 +311,14 @@ class Store:
 
     # -- payment intents ------------------------------------------------------------------
 
-    def add_intent(self, session: Session, order_id: str, row: PaymentTransaction) -> None:
-        """Append a pending ledger row; committed before its gateway call."""
-        seq = session.execute(
-            select(func.coalesce(func.max(payment_transactions.c.seq), -1) + 1).where(
-                payment_transactions.c.order_id == order_id
-            )
-        ).scalar_one()
-        session.execute(
-            insert(payment_transactions).values(
-                id=row.id,
-                order_id=order_id,
-                seq=seq,
-                kind=row.kind,
-                amount=row.amount,
-                currency=row.currency,
-                succeeded=False,
-                gateway=row.gateway,
-                reference=None,
-                parent_reference=row.parent_reference,
-                error_code=None,
-                error_message=None,
-                pending=True,
-                action_id=None,
-                idempotency_key=row.idempotency_key,
-                metadata={},
-                created_at=row.created_at,
-            )
-        )
+    def add_intent(self, session: Session, order: Order, row: PaymentTransaction) -> None:
+        """Append a pending ledger row to a locked order; committed before its gateway call.
+
+        The order's version moves, as with any change to its rows, so the objects stay
+        current: the command's next attempt uses them again."""
+        row.seq = max((t.seq for t in order.transactions), default=-1) + 1
+        order.transactions.append(row)
+        flag_modified(order, "updated_at")  # the same value: a versioned UPDATE of the order
 
     def orders_in_flight(
         self, session: Session, *, before: datetime, order: str | None = None
@@ -459,6 +471,16 @@ class Store:
                 )
                 .values(error_code=UNANSWERED, error_message=message[:2000])
             )
+            owner = select(payment_transactions.c.order_id).where(
+                payment_transactions.c.idempotency_key == key
+            )
+            self._bump_version(session, orders.c.id.in_(owner))
+
+    @staticmethod
+    def _bump_version(session: Session, where: Any) -> None:
+        """Move an order's version for a change written without the ORM, so that no process
+        takes its kept objects for current (see ``LoadedOrders``)."""
+        session.execute(update(orders).where(where).values(version=orders.c.version + 1))
 
     # -- promotions under their usage limit -------------------------------------------------
 
@@ -497,10 +519,20 @@ class Store:
     ) -> None:
         """Write an event in the command's own transaction: it exists iff the change does."""
         session.execute(
-            insert(outbox).values(
-                event_id=event_id, order_id=order_id, name=name, payload=payload, created_at=now
-            )
+            _INSERT_EVENT,
+            {
+                "event_id": event_id,
+                "order_id": order_id,
+                "name": name,
+                "payload": payload,
+                "created_at": now,
+            },
         )
+
+    def add_history(self, session: Session, **values: Any) -> None:
+        """Append a line to an order's timeline (one row of ``oms_order_history``, by column:
+        written, never read back by the command)."""
+        session.execute(_INSERT_HISTORY, values)
 
     def undelivered(self, session: Session, publisher: str, *, limit: int) -> list[OutboxRow]:
         """The oldest events not yet delivered to ``publisher``, oldest first."""
