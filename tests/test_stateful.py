@@ -366,10 +366,13 @@ def check_statuses(view: OrderView) -> None:
         assert (shipment.delivered_at is not None) == (shipment.status == "delivered"), shipment
 
 
-def bumps(command: str) -> tuple[int, ...]:
-    """Version steps of one command: one commit, or two for a checkout, whose stock and
-    gift-card holds commit with its authorization's intent, before the gateway is called."""
-    return (1, 2) if command in ("place", "authorize", "complete_payment_action") else (1,)
+def bumps(command: str, before: OrderView, after: OrderView) -> range:
+    """Version steps of one command: its own commit, plus one for each pending ledger row it
+    committed before calling a gateway (a checkout's stock and gift-card holds commit then
+    too, or alone when no row is needed)."""
+    added = len(after.transactions) - len(before.transactions)
+    holds = 1 if command in ("place", "authorize", "complete_payment_action") else 0
+    return range(1, 2 + added + holds)
 
 
 def view_statuses(view: OrderView) -> tuple[str, str, str]:
@@ -496,7 +499,7 @@ class OMSMachine(RuleBasedStateMachine):
         assert history[-1].from_statuses == view_statuses(before), history[-1]
         check_history(history, after)
         assert after.transactions[: len(before.transactions)] == before.transactions, what
-        assert after.version - before.version in bumps(what), "every command bumps the version"
+        assert after.version - before.version in bumps(what, before, after), "version steps"
         assert (after.number, after.market, after.currency, after.created_at) == (
             before.number, before.market, before.currency, before.created_at,
         )  # fmt: skip
@@ -518,7 +521,7 @@ class OMSMachine(RuleBasedStateMachine):
         assert after.lines == before.lines
         assert after.shipments == before.shipments
         assert after.placed_at == before.placed_at
-        assert after.version - before.version in bumps(what)
+        assert after.version - before.version in bumps(what, before, after)
         known = len(before.transactions)
         assert after.transactions[:known] == before.transactions
         appended = after.transactions[known:]
