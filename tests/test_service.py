@@ -1575,3 +1575,21 @@ def test_data_survives_closing_and_reopening(tmp_path: Path, clock: FakeClock) -
         order = oms.capture(saved.id)
         assert statuses(order) == ("placed", "paid", "unfulfilled")
         assert order.captured == eur("24.80")
+
+
+def test_a_command_run_without_savepoint_that_reaches_a_gateway_runs_again_with_one(
+    oms: OMS,
+) -> None:
+    """Cart edits run without a savepoint; one that needs a gateway after all is not lost."""
+    from oms_sdk._service import _Step
+
+    order = checkout(oms)
+
+    def place(session: Any, o: Any, fx: Any) -> _Step:
+        oms._fire(o, fx, "place")
+        return _Step("place")
+
+    view = oms._command("place", order.id, place, moves_money=False)
+    assert statuses(view) == ("placed", "authorized", "unfulfilled")
+    assert [(kind, ok) for kind, _, ok, _ in ledger(view)] == [("authorization", True)]
+    assert [h.trigger for h in oms.history(order.id)][-1] == "place"

@@ -113,6 +113,10 @@ class _Busy(Exception):
         self.order = order
 
 
+class _NeedsSavepoint(Exception):
+    """A command run without a savepoint reached a gateway call: run it again with one."""
+
+
 class _LostClaim(Exception):
     """Another run took this run's idempotency key over: this one must not answer for it."""
 
@@ -463,14 +467,24 @@ class OMS:
         idempotency_key: str | None = None,
         args: Mapping[str, Any] | None = None,
         allow_in_flight: bool = False,
+        moves_money: bool = True,
     ) -> OrderView:
-        """Run one command on one order: claimed by its idempotency key, then attempted."""
+        """Run one command on one order: claimed by its idempotency key, then attempted.
+
+        ``moves_money=False`` (cart edits) runs it without the savepoint that a gateway call
+        needs; should one be needed after all, the attempt is run again with it."""
         return self._idempotently(
             idempotency_key,
             command,
             {"order": ref, **(args or {})},
             lambda claim: self._attempts(
-                command, ref, run, idempotency_key, claim, allow_in_flight=allow_in_flight
+                command,
+                ref,
+                run,
+                idempotency_key,
+                claim,
+                allow_in_flight=allow_in_flight,
+                savepoint=moves_money,
             ),
         )
 
@@ -483,6 +497,7 @@ class OMS:
         claim: _Claim | None,
         *,
         allow_in_flight: bool = False,
+        savepoint: bool = True,
     ) -> tuple[OrderView, OrderEvent]:
         """Run the command until it completes, calling gateways between its transactions.
 
@@ -503,8 +518,20 @@ class OMS:
             self._keep(claim)
             try:
                 finished, call = self._attempt(
-                    command, ref, run, claim, command_key, answers, now, actor, allow_in_flight
+                    command,
+                    ref,
+                    run,
+                    claim,
+                    command_key,
+                    answers,
+                    now,
+                    actor,
+                    allow_in_flight,
+                    savepoint,
                 )
+            except _NeedsSavepoint:
+                savepoint = True  # nothing was committed: the same attempt, with a savepoint
+                continue
             except _Busy as busy:
                 if backoff.sleep():
                     continue
@@ -600,6 +627,7 @@ class OMS:
         now: datetime,
         actor: str,
         allow_in_flight: bool = False,
+        use_savepoint: bool = True,
     ) -> tuple[tuple[OrderView, OrderEvent] | None, GatewayCall | None]:
         with self.store.unit_of_work() as session:
             order = self.store.load_order(session, ref)
@@ -608,12 +636,14 @@ class OMS:
                 self._check_in_flight(order, effects, now)
             before = order.statuses()
             lifecycle = self.lifecycle(order)
-            savepoint = session.begin_nested()
+            savepoint = session.begin_nested() if use_savepoint else None
             self._unsettle_own(order, effects, answers)  # inside: the rollback undoes it
             call: GatewayCall | None
             try:
                 step = run(session, order, effects)
             except NeedsGateway as need:
+                if savepoint is None:
+                    raise _NeedsSavepoint from None  # the unit of work rolls back
                 # Keep the lock, drop the command's changes, commit only the intent.
                 savepoint.rollback()
                 if need.hold:
@@ -631,7 +661,8 @@ class OMS:
                 if effects.notes:
                     step.detail = {**(step.detail or {}), **effects.notes}
                 finished = self._finish(session, command, order, before, step, now, actor, claim)
-                savepoint.commit()
+                if savepoint is not None:
+                    savepoint.commit()
                 call = None
                 self._recovery_point("before_commit")
         self.store.keep_loaded(order)  # committed: the next command may take it as it is
@@ -756,7 +787,9 @@ class OMS:
                 step.amount = amount(order)
             return step
 
-        return self._command(command, ref, run, idempotency_key=idempotency_key, args=args)
+        return self._command(
+            command, ref, run, idempotency_key=idempotency_key, args=args, moves_money=False
+        )
 
     def _refresh(self, session: Session, order: Order, effects: OrderEffects) -> None:
         """Re-price a cart and move it between draft and pending as its content says."""
