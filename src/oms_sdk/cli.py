@@ -360,13 +360,15 @@ def bench(
     config = BenchConfig.quick_config(url) if quick else BenchConfig(postgres_url=url)
     if lifecycles is not None:
         config = replace(config, lifecycles=lifecycles)
-    with Progress(console=console, transient=True) as bar:
+    # Redrawn by the benchmark's own progress calls, never by a thread of its own: a
+    # redrawing thread would take the interpreter lock in the middle of timed loops.
+    with Progress(console=console, transient=True, auto_refresh=False) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
                 tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
+            bar.update(tasks[stage], completed=done, total=total, refresh=True)
 
         report = run_bench(config, progress)
     json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -105,10 +105,13 @@ class Money:
     _currency: str
 
     def __init__(self, minor: int, currency: str) -> None:
-        if isinstance(minor, bool) or not isinstance(minor, int):
-            raise MoneyError(f"minor units must be an int, not {type(minor).__name__}")
-        currency_exponent(currency)
-        object.__setattr__(self, "_minor", int(minor))  # an int subclass (IntEnum) becomes int
+        if type(minor) is not int:  # the common case checked first: Money is made often
+            if isinstance(minor, bool) or not isinstance(minor, int):
+                raise MoneyError(f"minor units must be an int, not {type(minor).__name__}")
+            minor = int(minor)  # an int subclass (IntEnum) becomes int
+        if type(currency) is not str or currency not in CURRENCY_EXPONENTS:
+            currency_exponent(currency)  # raises the error that says why
+        object.__setattr__(self, "_minor", minor)
         object.__setattr__(self, "_currency", currency)
 
     # -- construction ---------------------------------------------------------------------

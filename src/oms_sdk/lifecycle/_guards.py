@@ -166,13 +166,15 @@ def refund_window(days: int) -> Guard:
 def authorization_valid(days: int) -> Guard:
     """Captures only while the authorization is younger than ``days`` (``ctx['now']``)."""
 
+    validity = timedelta(days=days)
+
     def check(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
         authorized_at = order.authorized_at
         now: datetime | None = ctx.get("now")
         if authorized_at is None or now is None:
             return None
-        if now - authorized_at > timedelta(days=days):
-            expired = authorized_at + timedelta(days=days)
+        if now - authorized_at > validity:
+            expired = authorized_at + validity
             return f"the authorization expired on {expired:%Y-%m-%d} (valid {days} days)"
         return None
 
@@ -257,8 +259,12 @@ def _settled(order: OrderFacts) -> bool:
     """Free, or captured with nothing left to capture (refunds since do not matter)."""
     if order.payment_status == PaymentStatus.FREE:
         return True
-    captured_states = (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
-    return order.payment_status in captured_states and order.capturable.is_zero()
+    return order.payment_status in _CAPTURED and order.capturable.is_zero()
+
+
+_CAPTURED = frozenset(
+    {PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}
+)
 
 
 def _paid_before_approval(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
