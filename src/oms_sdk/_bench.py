@@ -74,6 +74,8 @@ class BenchConfig:
     workers: tuple[int, ...] = (1, 2, 4)
     postgres_url: str | None = None
     engine_triggers: int = 20_000
+    repeats: int = 2
+    """Tries of each throughput measure, alternated; the best one is reported."""
     memory_lifecycles: tuple[int, int] = (10_000, 100_000)
     markets: int = 100
     payment_methods: int = 5
@@ -86,6 +88,7 @@ class BenchConfig:
             workers=(1, 2),
             postgres_url=postgres_url,
             engine_triggers=3_000,
+            repeats=1,
             memory_lifecycles=(2_000, 10_000),
             quick=True,
         )
@@ -157,10 +160,10 @@ def _lifecycle_worker(policy: str, url: str, count: int, start: Any, queue: Any)
     oms = _open(Path(policy), url)
     lifecycle(oms)  # warm: compiled, connections open
     start.wait()
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     for _ in range(count):
         lifecycle(oms)
-    queue.put(time.perf_counter() - began)
+    queue.put((time.perf_counter() - began, time.process_time() - cpu))
     oms.close()
 
 
@@ -275,12 +278,17 @@ def _floor_worker(url: str, script: FloorScript, count: int, start: Any, queue: 
     engine = create_store_engine(url)
     replay(engine, script, 1)  # warm
     start.wait()
-    queue.put(replay(engine, script, count))
+    cpu = time.process_time()
+    elapsed = replay(engine, script, count)
+    queue.put((elapsed, time.process_time() - cpu))
     engine.dispose()
 
 
-def _parallel(target: Callable[..., None], args: tuple[Any, ...], workers: int) -> float:
-    """Lifecycles per second of ``workers`` processes each running ``count`` of them."""
+def _parallel(
+    target: Callable[..., None], args: tuple[Any, ...], workers: int
+) -> tuple[float, float]:
+    """Lifecycles per second of ``workers`` processes each running ``count`` of them, and the
+    CPU seconds each lifecycle took in its client process."""
     context = multiprocessing.get_context("spawn")
     start, queue = context.Event(), context.Queue()
     processes = [context.Process(target=target, args=(*args, start, queue)) for _ in range(workers)]
@@ -289,13 +297,14 @@ def _parallel(target: Callable[..., None], args: tuple[Any, ...], workers: int) 
     time.sleep(0.5)
     began = time.perf_counter()
     start.set()
-    times = [queue.get(timeout=600) for _ in processes]
+    answers = [queue.get(timeout=600) for _ in processes]
     wall = time.perf_counter() - began
     for process in processes:
         process.join(timeout=60)
     count: int = args[-1]
-    slowest: float = max(wall, *times)
-    return workers * count / slowest
+    slowest: float = max(wall, *(elapsed for elapsed, _ in answers))
+    cpu = sum(used for _, used in answers) / (workers * count)
+    return workers * count / slowest, cpu
 
 
 # -- the engine alone ------------------------------------------------------------------------
@@ -561,25 +570,45 @@ def _database(url: str, policy: Path, config: BenchConfig, workers: Sequence[int
     per_lifecycle["floor_statements"] = sum(len(t) for t in script.transactions)
     built = oms.compiler.built
     results: dict[str, Any] = {"per_lifecycle": per_lifecycle, "runs": {}}
-    if workers == (1,):  # in process: SQLite has one writer anyway
-        progress(label, 0, 2)
-        began = time.perf_counter()
+    def in_process() -> tuple[float, float]:  # SQLite has one writer anyway
+        began, cpu = time.perf_counter(), time.process_time()
         for _ in range(config.lifecycles):
             lifecycle(oms)
-        ours = config.lifecycles / (time.perf_counter() - began)
-        progress(label, 1, 2)
-        floor = config.lifecycles / replay(oms.store.engine, script, config.lifecycles)
-        progress(label, 2, 2)
-        results["runs"]["1"] = {"lifecycles_per_s": ours, "floor_per_s": floor}
-    else:
-        steps = 2 * len(workers)
-        for index, count in enumerate(workers):
-            progress(label, 2 * index, steps)
-            ours = _parallel(_lifecycle_worker, (str(policy), url, config.lifecycles), count)
-            progress(label, 2 * index + 1, steps)
-            floor = _parallel(_floor_worker, (url, script, config.lifecycles), count)
-            results["runs"][str(count)] = {"lifecycles_per_s": ours, "floor_per_s": floor}
-        progress(label, steps, steps)
+        used = time.process_time() - cpu
+        return config.lifecycles / (time.perf_counter() - began), used / config.lifecycles
+
+    def floor_in_process() -> tuple[float, float]:
+        cpu = time.process_time()
+        elapsed = replay(oms.store.engine, script, config.lifecycles)
+        return config.lifecycles / elapsed, (time.process_time() - cpu) / config.lifecycles
+
+    steps = 2 * len(workers) * config.repeats
+    done = 0
+    for count in workers:
+        # Alternated, best of ``repeats``: a slow moment of the machine hits one try, not
+        # the figure (the slower tries measure the machine's other work).
+        best: dict[str, tuple[float, float]] = {}
+        for _ in range(config.repeats):
+            for side in ("lifecycle", "floor"):
+                progress(label, done, steps)
+                if workers == (1,):
+                    found = in_process() if side == "lifecycle" else floor_in_process()
+                elif side == "lifecycle":
+                    found = _parallel(
+                        _lifecycle_worker, (str(policy), url, config.lifecycles), count
+                    )
+                else:
+                    found = _parallel(_floor_worker, (url, script, config.lifecycles), count)
+                if side not in best or found[0] > best[side][0]:
+                    best[side] = found
+                done += 1
+        results["runs"][str(count)] = {
+            "lifecycles_per_s": best["lifecycle"][0],
+            "floor_per_s": best["floor"][0],
+            "cpu_ms_per_lifecycle": best["lifecycle"][1] * 1e3,
+            "floor_cpu_ms_per_lifecycle": best["floor"][1] * 1e3,
+        }
+    progress(label, steps, steps)
     results["machines_built"] = {"at_warm_up": built, "after_run": oms.compiler.built}
     oms.close()
     for run in results["runs"].values():

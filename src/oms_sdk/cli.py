@@ -397,7 +397,8 @@ def _bench_table(report: dict[str, Any]) -> Table:
             table.add_row(
                 f"{database}: {workers} worker(s)",
                 f"{run['lifecycles_per_s']:.1f}/s vs floor {run['floor_per_s']:.1f}/s: "
-                f"ratio {run['ratio']:.2f}",
+                f"ratio {run['ratio']:.2f}; CPU {run['cpu_ms_per_lifecycle']:.1f} ms "
+                f"(floor {run['floor_cpu_ms_per_lifecycle']:.1f} ms)",
                 target,
             )
         if "scaling" in found:
