@@ -427,6 +427,13 @@ def _bench_table(report: dict[str, Any]) -> Table:
         f"compile {scale['compile_s']:.2f} s)",
         "< 1 s",
     )
+    machine = report["machine"]
+    table.add_row(
+        "machine: sum(range(10**6))",
+        f"{machine['python_loop_ms_at_start']:.1f} ms at the start, "
+        f"{machine['python_loop_ms_at_end']:.1f} ms at the end",
+        "",
+    )
     memory = report["memory"]
     counts = report["config"]["memory_lifecycles"]
     table.add_row(
