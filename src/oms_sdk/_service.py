@@ -258,18 +258,22 @@ class OMS:
         gateways: Iterable[PaymentGateway] = (),
         clock: Clock = _utcnow,
         actor: str = "system",
+        keep_loaded: int = 256,
     ) -> OMS:
         """Load the policy files and plugins, open (and create) the database, compile.
 
         ``database_url`` defaults to ``$OMS_DATABASE_URL``, then to ``sqlite:///oms.sqlite3``.
         ``plugins`` are registered before the entry-point plugins the policy files enable;
         ``gateways`` are used instead of any plugin's gateway of the same name (handy to keep
-        a handle on a test gateway).
+        a handle on a test gateway). Up to ``keep_loaded`` orders stay loaded between
+        commands, used again while their version in the database is unchanged (0: off).
         """
         paths = [policy_path] if isinstance(policy_path, str | os.PathLike) else policy_path
         policies, host = load_with_plugins(paths, plugins=plugins, gateways=gateways)
         store = Store(
-            database_url or os.environ.get("OMS_DATABASE_URL"), migrations=host.migrations
+            database_url or os.environ.get("OMS_DATABASE_URL"),
+            migrations=host.migrations,
+            keep_loaded=keep_loaded,
         )
         return cls(policies, store, plugins=host, clock=clock, actor=actor)
 

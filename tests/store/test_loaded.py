@@ -73,16 +73,12 @@ def test_a_command_uses_the_order_its_process_committed_without_reloading_it(
 
 
 def test_with_keep_loaded_zero_every_command_loads_the_order(url: str) -> None:
-    store = Store(url, keep_loaded=0)
-    try:
-        with OMS.open(EXAMPLES, url) as opened:
-            oms = OMS(opened.policies, store, plugins=opened.plugins)
-            order = oms.create_order("EU", customer_email="customer@example.com")
-            statements = Statements(store)
-            oms.add_line_item(order.id, "TEE-ORG-M")
-            assert len(statements.reads_of("oms_line_items")) == 1
-    finally:
-        store.close()
+    with OMS.open(EXAMPLES, url, keep_loaded=0) as oms:
+        order = oms.create_order("EU", customer_email="customer@example.com")
+        statements = Statements(oms.store)
+        oms.add_line_item(order.id, "TEE-ORG-M")
+        oms.add_line_item(order.id, "MUG-CER-350")
+        assert len(statements.reads_of("oms_line_items")) == 2
 
 
 def test_a_change_made_by_another_process_is_seen_by_the_next_command(
