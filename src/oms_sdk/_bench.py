@@ -307,6 +307,51 @@ def _parallel(
     return workers * count / slowest, cpu
 
 
+# -- what the ORM alone costs -----------------------------------------------------------------
+
+
+def orm_command_s(oms: Any, count: int) -> float:
+    """Seconds of the smallest command the ORM can run on a kept order: its lock read, one
+    changed column flushed with the version check, a history row and an outbox row, the
+    commit. No lifecycle, no view: the part of every command that the store's design fixes.
+    The fastest of three tries."""
+    from sqlalchemy import insert
+
+    from .store._tables import history, outbox
+
+    ref = oms.create_order("BE", customer_email="orm@example.com").id
+    store = oms.store
+    best = float("inf")
+    for attempt in range(3):
+        began = time.perf_counter()
+        for n in range(count):
+            with store.unit_of_work() as session:
+                order = store.load_order(session, ref)
+                order.customer_email = f"orm{n}@example.com"
+                session.flush()
+                at = order.updated_at
+                session.execute(
+                    insert(history),
+                    {
+                        "order_id": ref, "at": at, "trigger": "bench", "actor": "bench",
+                        "from_status": "draft", "from_payment_status": "unpaid",
+                        "from_fulfillment_status": "unfulfilled", "status": "draft",
+                        "payment_status": "unpaid", "fulfillment_status": "unfulfilled",
+                        "amount": None, "currency": "EUR", "detail": {},
+                    },
+                )  # fmt: skip
+                session.execute(
+                    insert(outbox),
+                    {
+                        "event_id": str(uuid.uuid4()), "order_id": ref, "name": "bench",
+                        "payload": {"attempt": attempt}, "created_at": at,
+                    },
+                )  # fmt: skip
+            store.keep_loaded(order)
+        best = min(best, (time.perf_counter() - began) / count)
+    return best
+
+
 # -- the engine alone ------------------------------------------------------------------------
 
 
@@ -620,6 +665,7 @@ def _database(url: str, policy: Path, config: BenchConfig, workers: Sequence[int
             "floor_cpu_ms_per_lifecycle": best["floor"][1] * 1e3,
         }
     progress(label, steps, steps)
+    results["orm_command_ms"] = orm_command_s(oms, max(20, config.lifecycles // 2)) * 1e3
     results["machines_built"] = {"at_warm_up": built, "after_run": oms.compiler.built}
     oms.close()
     for run in results["runs"].values():

@@ -401,6 +401,15 @@ def _bench_table(report: dict[str, Any]) -> Table:
                 f"(floor {run['floor_cpu_ms_per_lifecycle']:.1f} ms)",
                 target,
             )
+        one = found["runs"]["1"]
+        transactions = per["transactions"]
+        orm = found["orm_command_ms"] * transactions
+        table.add_row(
+            f"{database}: ORM alone",
+            f"{found['orm_command_ms']:.2f} ms per command x {transactions} = {orm:.1f} ms "
+            f"per lifecycle: ratio {orm * one['floor_per_s'] / 1e3:.2f} before any logic",
+            "",
+        )
         if "scaling" in found:
             scaling = found["scaling"]
             table.add_row(
