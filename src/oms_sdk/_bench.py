@@ -628,6 +628,8 @@ def _database(url: str, policy: Path, config: BenchConfig, workers: Sequence[int
     per_lifecycle["floor_statements"] = sum(len(t) for t in script.transactions)
     built = oms.compiler.built
     results: dict[str, Any] = {"per_lifecycle": per_lifecycle, "runs": {}}
+    # Before the runs, on tables as small as when they start (as the floor was recorded).
+    results["orm_command_ms"] = orm_command_s(oms, max(20, config.lifecycles // 2)) * 1e3
     def in_process() -> tuple[float, float]:  # SQLite has one writer anyway
         began, cpu = time.perf_counter(), time.process_time()
         for _ in range(config.lifecycles):
@@ -667,7 +669,6 @@ def _database(url: str, policy: Path, config: BenchConfig, workers: Sequence[int
             "floor_cpu_ms_per_lifecycle": best["floor"][1] * 1e3,
         }
     progress(label, steps, steps)
-    results["orm_command_ms"] = orm_command_s(oms, max(20, config.lifecycles // 2)) * 1e3
     results["machines_built"] = {"at_warm_up": built, "after_run": oms.compiler.built}
     oms.close()
     for run in results["runs"].values():
