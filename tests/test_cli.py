@@ -145,6 +145,7 @@ def test_oms_bench_quick_completes_with_finite_ratios(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "b.json").read_text())
     ratios = [run["ratio"] for run in report["sqlite"]["runs"].values()]
     ratios.append(report["engine"]["ratio"])
+    ratios.append(report["engine"]["dispatch_only_us"] / report["engine"]["bare_us"])
     assert ratios
     assert all(math.isfinite(r) and r > 0 for r in ratios)
     assert (
