@@ -93,6 +93,17 @@ _MAX_GATEWAY_CALLS = 64
 _RACE_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
 
 
+def _in_utc(clock: Clock) -> Clock:
+    """``clock`` read in UTC, as timestamps come back from the database: an order's objects
+    kept between commands then hold the same values as a freshly loaded order."""
+
+    def now() -> datetime:
+        value = clock()
+        return value.astimezone(UTC) if value.tzinfo is not None else value
+
+    return now
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -221,7 +232,7 @@ class OMS:
         self.policies = policies
         self.store = store
         self.plugins = plugins or PluginHost(enabled=policies.plugins)
-        self.clock = clock
+        self.clock = _in_utc(clock)
         self.actor = actor
         self.compiler = compiler or LifecycleCompiler()
         self._shipments = ShipmentLifecycle()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -166,3 +166,17 @@ def test_payment_intents_and_missing_answers_move_the_version(two: tuple[OMS, OM
     assert [(t.id, t.pending, t.error_code) for t in view.transactions] == [
         ("tx-k1", True, UNANSWERED)
     ]
+
+
+def test_kept_and_loaded_orders_hold_the_same_timestamps_whatever_the_clocks_zone(
+    url: str,
+) -> None:
+    """Timestamps come back from the database in UTC; the clock is read in UTC too, so a
+    command's answer does not depend on whether the order was kept or loaded."""
+    paris = timezone(timedelta(hours=2))
+    with OMS.open(EXAMPLES, url, clock=lambda: datetime(2026, 6, 1, 12, 0, tzinfo=paris)) as oms:
+        order = oms.create_order("EU", customer_email="customer@example.com")
+        kept = oms.add_line_item(order.id, "TEE-ORG-M")
+        loaded = oms.get_order(order.id)
+    assert kept.updated_at.utcoffset() == timedelta(0)
+    assert kept == loaded

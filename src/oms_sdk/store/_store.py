@@ -463,6 +463,12 @@ class Store:
         """The gateway gave no answer, twice: the pending row waits for reconcile, not for its
         command, so other commands stop waiting for it."""
         with self.unit_of_work() as session:
+            # The order row first, as every command and reconcile lock it: the same order of
+            # locks everywhere, so no deadlock with a reconcile settling this order.
+            owner = select(payment_transactions.c.order_id).where(
+                payment_transactions.c.idempotency_key == key
+            )
+            self._bump_version(session, orders.c.id.in_(owner))
             session.execute(
                 update(payment_transactions)
                 .where(
@@ -471,10 +477,6 @@ class Store:
                 )
                 .values(error_code=UNANSWERED, error_message=message[:2000])
             )
-            owner = select(payment_transactions.c.order_id).where(
-                payment_transactions.c.idempotency_key == key
-            )
-            self._bump_version(session, orders.c.id.in_(owner))
 
     @staticmethod
     def _bump_version(session: Session, where: Any) -> None:
