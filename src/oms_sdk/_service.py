@@ -499,7 +499,7 @@ class OMS:
                 idempotency_key,
                 claim,
                 allow_in_flight=allow_in_flight,
-                savepoint=moves_money,
+                use_savepoint=moves_money,
             ),
         )
 
@@ -512,7 +512,7 @@ class OMS:
         claim: _Claim | None,
         *,
         allow_in_flight: bool = False,
-        savepoint: bool = True,
+        use_savepoint: bool = True,
     ) -> tuple[OrderView, OrderEvent]:
         """Run the command until it completes, calling gateways between its transactions.
 
@@ -542,10 +542,10 @@ class OMS:
                     now,
                     actor,
                     allow_in_flight,
-                    savepoint,
+                    use_savepoint,
                 )
             except _NeedsSavepoint:
-                savepoint = True  # nothing was committed: the same attempt, with a savepoint
+                use_savepoint = True  # nothing was committed: the same attempt, with a savepoint
                 continue
             except _Busy as busy:
                 if backoff.sleep():

@@ -19,17 +19,11 @@ from oms_sdk import OMS, ConcurrentModification, Money
 from oms_sdk.orders import Order, PaymentTransaction, TransactionKind
 from oms_sdk.store import Store
 from oms_sdk.store._store import UNANSWERED
-from oms_sdk.testing import fresh_database_url
+from oms_sdk.testing import default_address, fresh_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "config_examples"
-ADDRESS = {
-    "name": "Giulia Rossi",
-    "line1": "Via Torino 12",
-    "city": "Milano",
-    "postal_code": "20123",
-    "country": "IT",
-}
+ADDRESS = default_address("EU")
 
 
 @pytest.fixture
