@@ -111,8 +111,8 @@ class Money:
             minor = int(minor)  # an int subclass (IntEnum) becomes int
         if type(currency) is not str or currency not in CURRENCY_EXPONENTS:
             currency_exponent(currency)  # raises the error that says why
-        object.__setattr__(self, "_minor", minor)
-        object.__setattr__(self, "_currency", currency)
+        _set_minor(self, minor)
+        _set_currency(self, currency)
 
     # -- construction ---------------------------------------------------------------------
 
@@ -331,3 +331,9 @@ class Money:
                 cls.to_dict, return_schema=shape
             ),
         )
+
+
+# The slots' own setters: ``__init__`` cannot assign (``__setattr__`` refuses, to keep Money
+# immutable), and calling these is cheaper than ``object.__setattr__``; Money is made often.
+_set_minor = vars(Money)["_minor"].__set__
+_set_currency = vars(Money)["_currency"].__set__

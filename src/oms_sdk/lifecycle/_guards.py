@@ -25,6 +25,8 @@ class OrderFacts(Protocol):
     @property
     def number(self) -> str: ...
     @property
+    def currency(self) -> str: ...
+    @property
     def status(self) -> str: ...
     @property
     def payment_status(self) -> str: ...
@@ -45,11 +47,9 @@ class OrderFacts(Protocol):
     @property
     def total_money(self) -> Money: ...
     @property
-    def captured(self) -> Money: ...
+    def capturable_minor(self) -> int: ...
     @property
-    def capturable(self) -> Money: ...
-    @property
-    def refundable(self) -> Money: ...
+    def refundable_minor(self) -> int: ...
     @property
     def last_captured_at(self) -> datetime | None: ...
     @property
@@ -126,7 +126,9 @@ def _all_shipped(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
 
 def _full_refund(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
     amount = ctx.get("amount")
-    if amount is None or amount == order.refundable:
+    if amount is None or (
+        amount.minor == order.refundable_minor and amount.currency == order.currency
+    ):
         return None
     return "the refund is partial"
 
@@ -230,7 +232,7 @@ ARCHIVED = Guard("archived", _archived)
 def _capturable(order: OrderFacts, ctx: Mapping[str, Any]) -> str | None:
     if order.payment_status not in _CAPTURE_FROM:
         return f"payment_status is {order.payment_status}"
-    if order.capturable.is_zero():
+    if order.capturable_minor == 0:
         return "nothing is left to capture"
     return None
 
@@ -259,7 +261,7 @@ def _settled(order: OrderFacts) -> bool:
     """Free, or captured with nothing left to capture (refunds since do not matter)."""
     if order.payment_status == PaymentStatus.FREE:
         return True
-    return order.payment_status in _CAPTURED and order.capturable.is_zero()
+    return order.payment_status in _CAPTURED and order.capturable_minor == 0
 
 
 _CAPTURED = frozenset(

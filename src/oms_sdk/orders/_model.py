@@ -302,16 +302,25 @@ class Order:
     def money(self, minor: int) -> Money:
         return Money(minor, self.currency)
 
-    def _sum(self, kind: str) -> Money:
-        return self.money(self._sums().get(kind, 0))
+    def _sums(self) -> tuple[int, int, int, int]:
+        """Succeeded minor units authorized, captured, refunded and voided, in one pass.
 
-    def _sums(self) -> dict[str, int]:
-        """Succeeded minor units by transaction kind, in one pass over the ledger."""
-        sums: dict[str, int] = {}
+        Not kept between calls: rows change in place (a pending answer settles) and are
+        reloaded after a rollback, so a kept sum could be stale; the ledger is a few rows.
+        """
+        authorized = captured = refunded = voided = 0
         for t in self.transactions:
             if t.succeeded:
-                sums[t.kind] = sums.get(t.kind, 0) + t.amount
-        return sums
+                kind = t.kind
+                if kind == _CAPTURE:
+                    captured += t.amount
+                elif kind == _AUTHORIZATION:
+                    authorized += t.amount
+                elif kind == _REFUND:
+                    refunded += t.amount
+                elif kind == _VOID:
+                    voided += t.amount
+        return authorized, captured, refunded, voided
 
     @property
     def total_money(self) -> Money:
@@ -319,45 +328,53 @@ class Order:
 
     @property
     def authorized(self) -> Money:
-        return self._sum(_AUTHORIZATION)
+        return self.money(self._sums()[0])
 
     @property
     def captured(self) -> Money:
-        return self._sum(_CAPTURE)
+        return self.money(self._sums()[1])
 
     @property
     def refunded(self) -> Money:
-        return self._sum(_REFUND)
+        return self.money(self._sums()[2])
 
     @property
     def voided(self) -> Money:
-        return self._sum(_VOID)
+        return self.money(self._sums()[3])
 
     @property
     def capturable(self) -> Money:
         """Authorized money not yet captured nor voided."""
-        sums = self._sums()
-        left = sums.get(_AUTHORIZATION, 0) - sums.get(_CAPTURE, 0) - sums.get(_VOID, 0)
-        return self.money(max(left, 0))
+        return self.money(self.capturable_minor)
 
     @property
     def refundable(self) -> Money:
-        sums = self._sums()
-        return self.money(sums.get(_CAPTURE, 0) - sums.get(_REFUND, 0))
+        return self.money(self.refundable_minor)
+
+    # The two as minor units: the guards ask for them on every capture, approval and refund,
+    # and only compare them.
+
+    @property
+    def capturable_minor(self) -> int:
+        authorized, captured, _, voided = self._sums()
+        return max(authorized - captured - voided, 0)
+
+    @property
+    def refundable_minor(self) -> int:
+        _, captured, refunded, _ = self._sums()
+        return captured - refunded
 
     @property
     def last_captured_at(self) -> datetime | None:
-        times = [
-            t.created_at
-            for t in self.transactions
-            if t.succeeded and t.kind == _CAPTURE
-        ]
+        times = [t.created_at for t in self.transactions if t.succeeded and t.kind == _CAPTURE]
         return max(times) if times else None
 
     @property
     def authorized_at(self) -> datetime | None:
-        authorization = self.authorization()
-        return authorization.created_at if authorization is not None else None
+        for t in reversed(self.transactions):  # authorization(), inlined: a capture guard
+            if t.succeeded and t.kind == _AUTHORIZATION:
+                return t.created_at
+        return None
 
     def authorization(self) -> PaymentTransaction | None:
         """The succeeded authorization that captures and voids refer to."""
@@ -367,42 +384,35 @@ class Order:
         return None
 
     def captures(self) -> list[PaymentTransaction]:
-        return [
-            t for t in self.transactions if t.succeeded and t.kind == _CAPTURE
-        ]
+        return [t for t in self.transactions if t.succeeded and t.kind == _CAPTURE]
 
     def derive_payment_status(self) -> PaymentStatus:
         """``payment_status`` as the ledger says it is; the only way it is ever set."""
-        sums = self._sums()
-        authorized = sums.get(_AUTHORIZATION, 0)
-        captured = sums.get(_CAPTURE, 0)
-        refunded = sums.get(_REFUND, 0)
+        authorized, captured, refunded, voided = self._sums()
         if self.total == 0 and self.lines and authorized == 0:
             return PaymentStatus.FREE
         if refunded:
             return (
-                PaymentStatus.REFUNDED
-                if refunded >= captured
-                else (PaymentStatus.PARTIALLY_REFUNDED)
+                PaymentStatus.REFUNDED if refunded >= captured else PaymentStatus.PARTIALLY_REFUNDED
             )
         if captured:
-            return (
-                PaymentStatus.PAID if captured >= self.total else (PaymentStatus.PARTIALLY_PAID)
-            )
-        if sums.get(_VOID, 0):
+            return PaymentStatus.PAID if captured >= self.total else PaymentStatus.PARTIALLY_PAID
+        if voided:
             return PaymentStatus.VOIDED
         if authorized:
             return (
                 PaymentStatus.AUTHORIZED
                 if authorized >= self.total
-                else (PaymentStatus.PARTIALLY_AUTHORIZED)
+                else PaymentStatus.PARTIALLY_AUTHORIZED
             )
         return PaymentStatus.UNPAID
 
     def record(self, transaction: PaymentTransaction) -> None:
         """Append to the ledger and re-derive ``payment_status`` from it."""
-        if any(t.idempotency_key == transaction.idempotency_key for t in self.transactions):
-            return  # the same gateway answer, recorded by an earlier attempt of the command
+        key = transaction.idempotency_key
+        for t in self.transactions:
+            if t.idempotency_key == key:
+                return  # the same gateway answer, recorded by an earlier attempt of the command
         transaction.seq = len(self.transactions)
         self.transactions.append(transaction)
         self.payment_status = self.derive_payment_status().value
@@ -452,7 +462,10 @@ class Order:
     @property
     def pending_action(self) -> str | None:
         """The action id of a payment waiting for the customer, if any."""
-        return next((t.action_id for t in self.transactions if t.pending and t.action_id), None)
+        for t in self.transactions:  # a loop, not next() over a generator: every place asks
+            if t.pending and t.action_id:
+                return t.action_id
+        return None
 
     def pending_row(self, action_id: str) -> PaymentTransaction | None:
         return next((t for t in self.transactions if t.pending and t.action_id == action_id), None)
