@@ -426,9 +426,15 @@ def _bench_table(report: dict[str, Any]) -> Table:
     table.add_row(
         "engine: per trigger",
         f"{engine['compiled_us']:.1f} µs vs bare transitions {engine['bare_us']:.1f} µs: "
-        f"ratio {engine['ratio']:.2f} (bare with no-op guards and effects "
-        f"{engine['dispatch_only_us']:.1f} µs)",
+        f"ratio {engine['ratio']:.2f}",
         "<= 1.5",
+    )
+    table.add_row(
+        "engine: its parts",
+        f"bare with no-op guards and effects {engine['dispatch_only_us']:.1f} µs + our rules "
+        f"run by a plain loop {engine['rules_only_us']:.1f} µs: ratio "
+        f"{engine['least_ratio']:.2f} at the least",
+        "",
     )
     scale = report["policy_scale"]
     table.add_row(
