@@ -174,7 +174,9 @@ class NeedsGateway(Exception):
     again with the answer (a deterministic replay: the same movements get the same keys).
     """
 
-    def __init__(self, call: GatewayCall, *, resume: bool, hold: bool) -> None:
+    def __init__(
+        self, call: GatewayCall, *, resume: bool, hold: bool, holds_only: bool = False
+    ) -> None:
         super().__init__(f"{call.kind.value} {call.request.amount} needs the gateway")
         self.call = call
         self.resume = resume
@@ -183,6 +185,9 @@ class NeedsGateway(Exception):
         """True when the command took the order's holds (stock, gift card) before this
         movement: they are committed with the intent, so that no other order can take the
         stock while the payment is on its way."""
+        self.holds_only = holds_only
+        """True when the holds are everything the command changed so far: the facade may keep
+        them as they are instead of rolling back and taking them again."""
 
 
 class NoAnswer(Exception):
@@ -258,6 +263,9 @@ class OrderEffects:
     """The gateway answers this command already got, by idempotency key (from earlier runs)."""
     notes: dict[str, Any] = field(default_factory=dict)
     took_holds: bool = False
+    _holds_only: bool = False
+    """Set by ``reserve`` when the unit of work had no change before it; ``authorize``, the
+    effect that always follows it, consumes it."""
     _calls: int = 0
 
     # -- money ----------------------------------------------------------------------------
@@ -296,6 +304,7 @@ class OrderEffects:
         *,
         reference: str | None = None,
         raise_on_failure: bool = True,
+        holds_only: bool = False,
     ) -> PaymentTransaction | None:
         """Move ``amount`` through the gateway, exactly once; raise if the gateway said no.
 
@@ -326,7 +335,9 @@ class OrderEffects:
                 reference=row.parent_reference if row is not None else reference,
             )
             call = GatewayCall(kind, order.id, self._gateway(order), request, self.now)
-            raise NeedsGateway(call, resume=row is not None, hold=self.took_holds)
+            raise NeedsGateway(
+                call, resume=row is not None, hold=self.took_holds, holds_only=holds_only
+            )
         elif row is None:
             row = outcome.to_row()
             order.record(row)
@@ -375,9 +386,10 @@ class OrderEffects:
         return amount
 
     def authorize(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
+        holds_only, self._holds_only = self._holds_only, False
         if order.total == 0 or order.authorization() is not None:
             return
-        self._move(order, TransactionKind.AUTHORIZATION, order.total_money)
+        self._move(order, TransactionKind.AUTHORIZATION, order.total_money, holds_only=holds_only)
 
     def capture(self, order: Order, ctx: Mapping[str, Any], lc: LifecycleDefinition) -> None:
         authorization = order.authorization()
@@ -490,6 +502,8 @@ class OrderEffects:
         """Take the gift card balance and the promotion uses before any money moves."""
         if order.gift_card_held:
             return
+        session = self.session
+        unchanged = not (session.new or session.dirty or session.deleted)
         usage = self.promotion_usage()
         goods = order.money(order.subtotal)
         for code in order.promotions:
@@ -521,6 +535,7 @@ class OrderEffects:
         self._plan_shipments(order)
         order.gift_card_held = True
         self.took_holds = True
+        self._holds_only = unchanged
 
     def release_unpaid_holds(self, order: Order) -> None:
         """A checkout whose authorization failed gives its holds back, shipments included:

@@ -659,13 +659,18 @@ class OMS:
             except NeedsGateway as need:
                 if savepoint is None:
                     raise _NeedsSavepoint from None  # the unit of work rolls back
-                # Keep the lock, drop the command's changes, commit only the intent.
-                savepoint.rollback()
-                if need.hold:
-                    effects.reserve(order, {}, lifecycle.definition)
+                # Keep the lock, drop the command's changes, commit only the intent (and the
+                # holds). When the holds are all it changed, they are kept as taken: a rollback
+                # would expire the order and taking them again would reload it.
+                if not need.holds_only:
+                    savepoint.rollback()
+                    if need.hold:
+                        effects.reserve(order, {}, lifecycle.definition)
                 call = replace(need.call, at=self.clock())  # when it is sent, not started
                 if not need.resume:
                     self.store.add_intent(session, order, call.intent())
+                if need.holds_only:
+                    savepoint.commit()  # the holds and the intent: one flush, one version
                 finished = None
             else:
                 for outcome in answers.values():  # an answer the command no longer asked for

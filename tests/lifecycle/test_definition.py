@@ -128,3 +128,24 @@ def test_each_bad_field_is_located(field: str, value: str, message: str) -> None
     path = f"markets[0].payment_methods[0].steps[0].{field}"
     assert [(p, line) for p, line, _ in found] == [(path, line_of_field)]
     assert found[0][2].startswith(message)
+
+
+def test_holds_are_always_taken_right_before_the_authorization() -> None:
+    """``OrderEffects`` keeps the holds of a checkout as taken, with no rollback, when the
+    authorization that needs the gateway comes right after them; another effect between the
+    two would have to be rolled back, so none may be put there."""
+    from pathlib import Path
+
+    from oms_sdk.policy import load_policies
+
+    compiler = LifecycleCompiler()
+    examples = Path(__file__).resolve().parents[2] / "config_examples"
+    checked = 0
+    for market in load_policies(examples).markets.values():
+        for lifecycle in compiler.compile_market(market):
+            for spec in lifecycle.definition.transitions:
+                if "reserve" in spec.effects:
+                    at = spec.effects.index("reserve")
+                    assert spec.effects[at + 1 : at + 2] == ("authorize",), spec
+                    checked += 1
+    assert checked > 0

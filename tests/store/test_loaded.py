@@ -19,7 +19,7 @@ from oms_sdk import OMS, ConcurrentModification, Money
 from oms_sdk.orders import Order, PaymentTransaction, TransactionKind
 from oms_sdk.store import Store
 from oms_sdk.store._store import UNANSWERED
-from oms_sdk.testing import default_address, fresh_database_url
+from oms_sdk.testing import checkout, default_address, fresh_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "config_examples"
@@ -64,6 +64,25 @@ def test_a_command_uses_the_order_its_process_committed_without_reloading_it(
     assert [line.sku for line in view.lines] == ["TEE-ORG-M", "MUG-CER-350"]
     assert statements.reads_of("oms_line_items") == []
     assert statements.reads_of("oms_payment_transactions") == []
+
+
+def test_placing_keeps_the_holds_it_took_before_the_authorization_without_reloading(
+    two: tuple[OMS, OMS],
+) -> None:
+    """The holds are all that ``place`` changed when the gateway is needed: they are committed
+    with the intent as taken, not rolled back and taken again (which reloads the order)."""
+    oms, _ = two
+    oms.issue_gift_card("GC-KEPT", Money(500, "EUR"))
+    order = oms.apply_gift_card(checkout(oms, "EU").id, "GC-KEPT")
+    statements = Statements(oms.store)
+    view = oms.place(order.id)
+    assert view.status == "placed"
+    assert oms.gift_card("GC-KEPT").balance == Money(0, "EUR")  # taken once, not twice
+    assert len(view.shipments) == 1  # planned once
+    assert statements.reads_of("oms_line_items") == []
+    assert statements.reads_of("oms_shipments") == []
+    view = oms.cancel(order.id)
+    assert oms.gift_card("GC-KEPT").balance == Money(500, "EUR")
 
 
 def test_with_keep_loaded_zero_every_command_loads_the_order(url: str) -> None:
