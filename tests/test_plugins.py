@@ -487,3 +487,34 @@ def test_a_plugin_object_can_own_a_policy_section(tmp_path: Path) -> None:
     assert (
         OMS.open(policy, fresh_database_url(), plugins=[Loyalty()]).plugins.names[-1] == "loyalty"
     )
+
+
+def test_only_the_last_run_of_a_command_keeps_a_hooks_database_writes(
+    sandbox: SandboxGateway,
+) -> None:
+    """``place`` runs twice (before and after the gateway); a guard hook that writes through
+    the session writes twice, and the first run's write is rolled back, whatever else that run
+    changed or did not change."""
+    from sqlalchemy import update
+
+    from oms_sdk.store._tables import gift_cards
+
+    class CountingGuard:
+        runs = 0
+
+        @hookimpl
+        def oms_stock_problems(self, session: Any, **kwargs: Any) -> list[str]:
+            self.runs += 1
+            session.execute(
+                update(gift_cards)
+                .where(gift_cards.c.code == "GC-PLUGIN")
+                .values(balance=gift_cards.c.balance + 1)
+            )
+            return []
+
+    guard = CountingGuard()
+    oms = open_with(guard, sandbox)
+    view = oms.place(cart(oms).id)
+    assert view.status == "placed"
+    assert guard.runs == 2
+    assert oms.gift_card("GC-PLUGIN").balance == oms.policies.market("EU").money(501)

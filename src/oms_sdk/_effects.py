@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -263,9 +263,12 @@ class OrderEffects:
     """The gateway answers this command already got, by idempotency key (from earlier runs)."""
     notes: dict[str, Any] = field(default_factory=dict)
     took_holds: bool = False
+    writes: Callable[[], int] | None = None
+    """``Store.writes`` of the session, taken when the command's savepoint began."""
+    writes_at_savepoint: int = 0
     _holds_only: bool = False
-    """Set by ``reserve`` when the unit of work had no change before it; ``authorize``, the
-    effect that always follows it, consumes it."""
+    """Set by ``reserve`` when nothing changed since the savepoint before it, neither objects
+    nor SQL; ``authorize``, the effect that always follows it, consumes it."""
     _calls: int = 0
 
     # -- money ----------------------------------------------------------------------------
@@ -503,7 +506,11 @@ class OrderEffects:
         if order.gift_card_held:
             return
         session = self.session
-        unchanged = not (session.new or session.dirty or session.deleted)
+        unchanged = (
+            self.writes is not None
+            and not (session.new or session.dirty or session.deleted)
+            and self.writes() == self.writes_at_savepoint
+        )
         usage = self.promotion_usage()
         goods = order.money(order.subtotal)
         for code in order.promotions:

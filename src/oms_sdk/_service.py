@@ -651,6 +651,9 @@ class OMS:
                 self._check_in_flight(order, effects, now)
             before = order.statuses()
             lifecycle = self.lifecycle(order)
+            if use_savepoint:
+                effects.writes = self.store.writes(session)
+                effects.writes_at_savepoint = effects.writes()
             savepoint = session.begin_nested() if use_savepoint else None
             self._unsettle_own(order, effects, answers)  # inside: the rollback undoes it
             call: GatewayCall | None

@@ -11,7 +11,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,6 +101,15 @@ def _sqlite_setup(engine: Engine, *, file_backed: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _count_writes(
+    connection: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+) -> None:
+    """Count the statements that may write, on each connection (see ``Store.writes``). The
+    SAVEPOINT that SQLAlchemy opens lazily, on first use, is not one."""
+    if not statement.startswith(("SELECT", "SAVEPOINT")):
+        connection.info["writes"] = connection.info.get("writes", 0) + 1
+
+
 def create_store_engine(url: str | URL | None = None, *, echo: bool = False) -> Engine:
     """An engine for ``url`` (default ``sqlite:///oms.sqlite3``), SQLite set up as described."""
     url = make_url(url or DEFAULT_DATABASE_URL)
@@ -114,8 +123,10 @@ def create_store_engine(url: str | URL | None = None, *, echo: bool = False) -> 
             connect_args={"check_same_thread": False},
         )
         _sqlite_setup(engine, file_backed=not in_memory)
-        return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True)
+    else:
+        engine = create_engine(url, echo=echo, pool_pre_ping=True)
+    event.listen(engine, "before_cursor_execute", _count_writes)
+    return engine
 
 
 @dataclass(frozen=True)
@@ -179,6 +190,20 @@ class Store:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @staticmethod
+    def writes(session: Session) -> Callable[[], int]:
+        """A counter of the statements that may write run on ``session``'s connection. Two
+        readings tell whether anything was written between them, SQL that the ORM does not
+        track included (``session.execute``, plugins' hooks). Take it before a savepoint:
+        asking the session for its connection inside one would open the savepoint."""
+        info = session.connection().info
+
+        def count() -> int:
+            found: int = info.get("writes", 0)
+            return found
+
+        return count
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
