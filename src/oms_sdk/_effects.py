@@ -169,9 +169,10 @@ class GatewayCall:
 class NeedsGateway(Exception):
     """The command reached a money movement whose answer it does not have yet.
 
-    The facade rolls the command back to its savepoint, commits ``call.intent()`` while it still
-    holds the order's lock, calls the gateway outside any transaction, and runs the command
-    again with the answer (a deterministic replay: the same movements get the same keys).
+    The facade rolls the command back to its savepoint (keeping the holds it took, see
+    ``holds_only``), commits ``call.intent()`` while it still holds the order's lock, calls the
+    gateway outside any transaction, and runs the command again with the answer (a
+    deterministic replay: the same movements get the same keys).
     """
 
     def __init__(
