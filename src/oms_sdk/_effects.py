@@ -264,9 +264,8 @@ class OrderEffects:
     """The gateway answers this command already got, by idempotency key (from earlier runs)."""
     notes: dict[str, Any] = field(default_factory=dict)
     took_holds: bool = False
-    writes: Callable[[], int] | None = None
-    """``Store.writes`` of the session, taken when the command's savepoint began."""
-    writes_at_savepoint: int = 0
+    writes_since_savepoint: Callable[[], int] | None = None
+    """``Store.writes_since`` the command's savepoint began (None: it has none)."""
     _holds_only: bool = False
     """Set by ``reserve`` when nothing changed since the savepoint before it, neither objects
     nor SQL; ``authorize``, the effect that always follows it, consumes it."""
@@ -508,9 +507,9 @@ class OrderEffects:
             return
         session = self.session
         unchanged = (
-            self.writes is not None
+            self.writes_since_savepoint is not None
             and not (session.new or session.dirty or session.deleted)
-            and self.writes() == self.writes_at_savepoint
+            and self.writes_since_savepoint() == 0
         )
         usage = self.promotion_usage()
         goods = order.money(order.subtotal)

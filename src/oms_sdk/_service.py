@@ -652,8 +652,7 @@ class OMS:
             before = order.statuses()
             lifecycle = self.lifecycle(order)
             if use_savepoint:
-                effects.writes = self.store.writes(session)
-                effects.writes_at_savepoint = effects.writes()
+                effects.writes_since_savepoint = self.store.writes_since(session)
             savepoint = session.begin_nested() if use_savepoint else None
             self._unsettle_own(order, effects, answers)  # inside: the rollback undoes it
             call: GatewayCall | None

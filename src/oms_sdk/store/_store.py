@@ -104,7 +104,7 @@ def _sqlite_setup(engine: Engine, *, file_backed: bool) -> None:
 def _count_writes(
     connection: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
 ) -> None:
-    """Count the statements that may write, on each connection (see ``Store.writes``). The
+    """Count the statements that may write, on each connection (see ``Store.writes_since``). The
     SAVEPOINT that SQLAlchemy opens lazily, on first use, is not one."""
     if not statement.startswith(("SELECT", "SAVEPOINT")):
         connection.info["writes"] = connection.info.get("writes", 0) + 1
@@ -192,16 +192,16 @@ class Store:
         return self.engine.dialect.name
 
     @staticmethod
-    def writes(session: Session) -> Callable[[], int]:
-        """A counter of the statements that may write run on ``session``'s connection. Two
-        readings tell whether anything was written between them, SQL that the ORM does not
-        track included (``session.execute``, plugins' hooks). Take it before a savepoint:
-        asking the session for its connection inside one would open the savepoint."""
+    def writes_since(session: Session) -> Callable[[], int]:
+        """A counter of the statements that may write on ``session``'s connection from now on,
+        SQL that the ORM does not track included (``session.execute``, plugins' hooks). Call
+        it before a savepoint: asking the session for its connection inside one opens it."""
         info = session.connection().info
+        start: int = info.get("writes", 0)
 
         def count() -> int:
-            found: int = info.get("writes", 0)
-            return found
+            now: int = info.get("writes", 0)
+            return now - start
 
         return count
 
