@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from oms_sdk import OMS, ConcurrentModification, Money
 from oms_sdk.orders import Order, PaymentTransaction, TransactionKind
@@ -83,6 +84,33 @@ def test_placing_keeps_the_holds_it_took_before_the_authorization_without_reload
     assert statements.reads_of("oms_shipments") == []
     view = oms.cancel(order.id)
     assert oms.gift_card("GC-KEPT").balance == Money(500, "EUR")
+
+
+def test_a_cart_command_leaves_the_lines_it_does_not_change_clean(
+    two: tuple[OMS, OMS],
+) -> None:
+    """Repricing assigns only what differs: a line given its own value again would still be
+    marked dirty and worked through by the flush."""
+    oms, _ = two
+    order = oms.create_order("EU")
+    oms.add_line_item(order.id, "TEE-ORG-M")
+    oms.add_line_item(order.id, "MUG-CER-350")
+    flushed: list[list[str]] = []
+
+    def before_flush(session: Session, *_: Any) -> None:
+        flushed.append(sorted(type(obj).__name__ for obj in session.dirty))
+
+    event.listen(Session, "before_flush", before_flush)
+    try:
+        oms.set_customer(order.id, "customer@example.com")
+        view = oms.update_line_item(order.id, "MUG-CER-350", 2)
+    finally:
+        event.remove(Session, "before_flush", before_flush)
+    assert flushed == [["Order"], ["LineItem", "Order"]]  # only the line whose quantity changed
+    assert [(line.sku, line.quantity) for line in view.lines] == [
+        ("TEE-ORG-M", 1),
+        ("MUG-CER-350", 2),
+    ]
 
 
 def test_with_keep_loaded_zero_every_command_loads_the_order(url: str) -> None:

@@ -46,6 +46,15 @@ def _discount(promotion: Promotion, goods: Money) -> Money:
     return promotion.amount.min(goods)
 
 
+def _update(target: object, **values: object) -> None:
+    """Assign only the values that differ. Assigning a mapped object's attribute its own value
+    still marks the object dirty, and the next flush then works through it for nothing: a
+    cart's lines are repriced by every cart command, and rarely change."""
+    for name, value in values.items():
+        if getattr(target, name) != value:
+            setattr(target, name, value)
+
+
 def reprice(
     order: Order,
     market: MarketPolicy,
@@ -59,9 +68,12 @@ def reprice(
     money = market.money
     for line in order.lines:
         item = market.prices.items[line.sku]
-        line.name = item.name
-        line.unit_price = item.price.minor
-        line.requires_shipping = item.requires_shipping
+        _update(
+            line,
+            name=item.name,
+            unit_price=item.price.minor,
+            requires_shipping=item.requires_shipping,
+        )
     subtotal = money(sum(line.amount for line in order.lines))
 
     candidates = [p for p in market.promotions if p.coupon is None]
@@ -79,7 +91,7 @@ def reprice(
     weights = [line.amount for line in order.lines]
     shares = discount.allocate(weights) if sum(weights) else [money(0) for _ in order.lines]
     for line, share in zip(order.lines, shares, strict=True):
-        line.discount = share.minor
+        _update(line, discount=share.minor)
     goods = subtotal - discount
 
     order.promotions = applied
