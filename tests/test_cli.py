@@ -146,6 +146,7 @@ def test_oms_bench_quick_completes_with_finite_ratios(tmp_path: Path) -> None:
     ratios = [run["ratio"] for run in report["sqlite"]["runs"].values()]
     ratios.append(report["engine"]["ratio"])
     ratios.append(report["engine"]["dispatch_only_us"] / report["engine"]["bare_us"])
+    ratios.append(report["engine"]["bare_direct_us"] / report["engine"]["bare_us"])
     ratios.append(report["engine"]["least_ratio"])
     assert report["engine"]["rules_only_us"] > 0
     assert ratios

@@ -346,7 +346,7 @@ class OrderEffects:
             order.record(row)
         else:
             outcome.settle(row)
-            order.payment_status = order.derive_payment_status().value
+            order.refresh_payment_status()
         if row.pending and row.action_id is not None:
             raise PaymentActionRequired(
                 f"{kind.value} of {row.money.format()} for order {order.number} needs the "
@@ -490,7 +490,7 @@ class OrderEffects:
         row.error_code = None if result.success else (result.error_code or "declined")
         row.error_message = None if result.success else (result.error_message or "declined")
         row.metadata_ = {**row.metadata_, **result.metadata, "completed_at": self.now.isoformat()}
-        order.payment_status = order.derive_payment_status().value
+        order.refresh_payment_status()
         return result
 
     # -- holds ----------------------------------------------------------------------------

@@ -679,7 +679,7 @@ class OMS:
                     row = order.transaction(outcome.idempotency_key)
                     if row is not None and row.pending and row.action_id is None:
                         outcome.settle(row)
-                        order.payment_status = order.derive_payment_status().value
+                        order.refresh_payment_status()
                 if effects.notes:
                     step.detail = {**(step.detail or {}), **effects.notes}
                 finished = self._finish(session, command, order, before, step, now, actor, claim)
@@ -706,7 +706,7 @@ class OMS:
                 row.pending, row.succeeded = True, False
                 changed = True
         if changed:
-            order.payment_status = order.derive_payment_status().value
+            order.refresh_payment_status()
 
     def _check_in_flight(self, order: Order, effects: OrderEffects, now: datetime) -> None:
         """Wait while another command's payment is on its way to the gateway."""
@@ -757,7 +757,7 @@ class OMS:
                     order.record(outcome.to_row())
                 elif row.pending and row.action_id is None:
                     outcome.settle(row)
-            order.payment_status = order.derive_payment_status().value
+            order.refresh_payment_status()
             self._effects(session, self._market(order.market), now).release_unpaid_holds(order)
             code = getattr(error, "error_code", None) or type(error).__name__
             last = list(answers.values())[-1]
@@ -1497,7 +1497,7 @@ class OMS:
                     mine.append(Reconciled.of(found.number, row))
                 if not mine:
                     continue
-                found.payment_status = found.derive_payment_status().value
+                found.refresh_payment_status()
                 market = self._market(found.market)
                 self._effects(session, market, now).release_unpaid_holds(found)
                 step = _Step(
@@ -1543,7 +1543,7 @@ class OMS:
             row.error_code = None if succeeded else "resolved_failed"
             row.error_message = None if succeeded else note
             row.metadata_ = {**row.metadata_, "resolved_by_hand": note}
-            o.payment_status = o.derive_payment_status().value
+            o.refresh_payment_status()
             fx.release_unpaid_holds(o)
             return _Step(
                 "resolve_payment",

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from transitions import Machine
 
 import oms_sdk.lifecycle._compiler as compiler_module
 from oms_sdk import OMS, Money, TransitionNotAllowed
-from oms_sdk.lifecycle import LifecycleCompiler
+from oms_sdk.lifecycle import FulfillmentStatus, LifecycleCompiler, PaymentStatus
+from oms_sdk.lifecycle._compiler import DirectTrigger
 from oms_sdk.policy import MarketPolicy, load_policies
 from oms_sdk.testing import fresh_database_url
 
@@ -206,3 +208,110 @@ def test_mermaid_diagram_shows_states_triggers_and_guards(
     assert "placed --> review: approve [authorized_or_paid]" in text
     assert "review --> approved: pass_review" in text
     assert "[*] --> draft" in text
+
+
+class RecordingEffects:
+    """Effects that only note which one ran, in which status: the order of the callbacks."""
+
+    def __init__(self) -> None:
+        self.ran: list[tuple[str, str]] = []
+
+    def vetoes(self, order: Any, trigger: str, ctx: Any) -> list[str]:
+        return []
+
+    def stock_problems(self, order: Any) -> list[str]:
+        return []
+
+    def __getattr__(self, name: str) -> Any:
+        def effect(order: Any, ctx: Any, definition: Any) -> None:
+            self.ran.append((name, order.status))
+
+        return effect
+
+
+def _orders() -> list[FakeOrder]:
+    """Orders whose facts pass or fail each guard in turn, in every status."""
+    found = []
+    for payment_status in PaymentStatus:
+        for fulfillment_status in FulfillmentStatus:
+            for ready in (True, False):
+                found.append(
+                    FakeOrder(
+                        payment_status=payment_status.value,
+                        fulfillment_status=fulfillment_status.value,
+                        customer_email="c@example.com" if ready else None,
+                        line_count=1 if ready else 0,
+                        has_billing_address=ready,
+                        capturable_minor=1000 if ready else 0,
+                        refundable_minor=1000 if ready else 500,
+                        all_shipped=ready,
+                        shipped_count=0 if ready else 1,
+                    )
+                )
+    return found
+
+
+def test_firing_runs_what_the_machines_own_event_trigger_runs(
+    markets: dict[str, MarketPolicy],
+) -> None:
+    """``fire`` executes the compiled transitions without ``transitions``' event layer: for
+    every variant, state, trigger and a spread of facts, it must refuse or run exactly what
+    ``machine.events[trigger].trigger`` would, effects in the same order and statuses."""
+    compared = 0
+    for market in markets.values():
+        for lifecycle in LifecycleCompiler().compile_market(market):
+            machine = lifecycle.machine
+            for state in lifecycle.definition.state_names:
+                for trigger in lifecycle.definition.triggers:
+                    for facts in _orders():
+                        for amount in (None, Money(500, "EUR")):
+                            ours = replace(facts, status=state)
+                            theirs = replace(facts, status=state)
+                            ours_fx, theirs_fx = RecordingEffects(), RecordingEffects()
+                            ctx = {"amount": amount} if amount else {}
+                            ran = lifecycle.try_fire(ours, trigger, effects=ours_fx, **ctx)
+                            if state in machine.events[trigger].transitions:
+                                expected = machine.events[trigger].trigger(
+                                    theirs, {"effects": theirs_fx, **ctx}
+                                )
+                            else:
+                                expected = False
+                            assert (ran, ours.status, ours_fx.ran) == (
+                                expected,
+                                theirs.status,
+                                theirs_fx.ran,
+                            ), (market.code, lifecycle.definition.payment_method, state, trigger)
+                            compared += ran
+    assert compared > 1000  # the spread of facts lets many transitions through
+
+
+def test_refused_firing_changes_nothing_and_runs_no_effect(
+    markets: dict[str, MarketPolicy],
+) -> None:
+    lifecycle = LifecycleCompiler().lifecycle(markets["EU"], "card")
+    effects = RecordingEffects()
+    order = FakeOrder(status="pending", line_count=1, customer_email="c@example.com")
+    assert lifecycle.try_fire(order, "place", effects=effects) is False  # no billing address
+    assert lifecycle.try_fire(order, "teleport", effects=effects) is False
+    assert lifecycle.try_fire(order, "approve", effects=effects) is False  # not from pending
+    assert (order.status, effects.ran) == ("pending", [])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"prepare_event": "note"},
+        {"finalize_event": "note"},
+        {"on_exception": "note"},
+        {"queued": True},
+    ],
+)
+def test_a_machine_with_event_callbacks_or_a_queue_is_not_fired_directly(
+    options: dict[str, Any],
+) -> None:
+    """Firing directly leaves out the event layer: a machine that uses it must say so."""
+    machine = Machine(
+        model=None, states=["a", "b"], transitions=[["go", "a", "b"]], initial="a", **options
+    )
+    with pytest.raises(ValueError, match=r"fire it with Event\.trigger"):
+        DirectTrigger(machine)

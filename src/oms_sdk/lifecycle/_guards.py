@@ -74,7 +74,7 @@ class Guard:
 
     def __call__(self, event: Any) -> bool:
         """The ``transitions`` condition protocol (``send_event=True``)."""
-        return self.check(event.model, event.kwargs) is None
+        return self.check(event.model, event.args[0]) is None
 
 
 def _statuses(name: str, attribute: str, allowed: frozenset[str]) -> Guard:

@@ -114,7 +114,7 @@ class PaymentTransaction:
         action_id: str | None = None,
     ) -> None:
         self.id = id
-        self.kind = kind.value
+        self.kind = kind._value_  # ``.value``, at half the cost: a ledger row is made per movement
         self.amount = amount.minor
         self.currency = amount.currency
         self.succeeded = succeeded
@@ -357,7 +357,8 @@ class Order:
     @property
     def capturable_minor(self) -> int:
         authorized, captured, _, voided = self._sums()
-        return max(authorized - captured - voided, 0)
+        left = authorized - captured - voided
+        return left if left > 0 else 0
 
     @property
     def refundable_minor(self) -> int:
@@ -415,7 +416,11 @@ class Order:
                 return  # the same gateway answer, recorded by an earlier attempt of the command
         transaction.seq = len(self.transactions)
         self.transactions.append(transaction)
-        self.payment_status = self.derive_payment_status().value
+        self.refresh_payment_status()
+
+    def refresh_payment_status(self) -> None:
+        """Set ``payment_status`` to what the ledger says: after every change to the ledger."""
+        self.payment_status = self.derive_payment_status()._value_  # ``.value``, at half the cost
 
     # -- facts the lifecycle guards read ----------------------------------------------------
 

@@ -125,4 +125,4 @@ def reprice(
     order.tax_included = market.prices.tax_included
     order.gift_card = gift.minor
     order.total = (gross - gift).minor
-    order.payment_status = order.derive_payment_status().value
+    order.refresh_payment_status()
