@@ -500,6 +500,7 @@ def engine_overhead(policies: Any, triggers: int) -> dict[str, float]:
             initial=definition.states[0].name,
             auto_transitions=False,
             send_event=True,
+            ignore_invalid_triggers=True,
             model_attribute="status",
         )
 

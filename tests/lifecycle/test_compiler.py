@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from transitions import Machine
+from transitions.extensions import LockedMachine
 
 import oms_sdk.lifecycle._compiler as compiler_module
 from oms_sdk import OMS, Money, TransitionNotAllowed
@@ -211,13 +212,15 @@ def test_mermaid_diagram_shows_states_triggers_and_guards(
 
 
 class RecordingEffects:
-    """Effects that only note which one ran, in which status: the order of the callbacks."""
+    """Effects that note which one ran, in which status: the order of the callbacks. With
+    ``veto``, every plugin guard refuses; with ``fail``, every effect raises once noted."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, veto: bool = False, fail: bool = False) -> None:
         self.ran: list[tuple[str, str]] = []
+        self.veto, self.fail = veto, fail
 
     def vetoes(self, order: Any, trigger: str, ctx: Any) -> list[str]:
-        return []
+        return ["a plugin refuses"] if self.veto else []
 
     def stock_problems(self, order: Any) -> list[str]:
         return []
@@ -225,6 +228,8 @@ class RecordingEffects:
     def __getattr__(self, name: str) -> Any:
         def effect(order: Any, ctx: Any, definition: Any) -> None:
             self.ran.append((name, order.status))
+            if self.fail:
+                raise RuntimeError(name)
 
         return effect
 
@@ -251,37 +256,46 @@ def _orders() -> list[FakeOrder]:
     return found
 
 
+def _outcome(fire: Any, *args: Any, **kwargs: Any) -> bool | str:
+    try:
+        return bool(fire(*args, **kwargs))
+    except RuntimeError as failed:
+        return f"raised {failed}"
+
+
 def test_firing_runs_what_the_machines_own_event_trigger_runs(
     markets: dict[str, MarketPolicy],
 ) -> None:
     """``fire`` executes the compiled transitions without ``transitions``' event layer: for
-    every variant, state, trigger and a spread of facts, it must refuse or run exactly what
-    ``machine.events[trigger].trigger`` would, effects in the same order and statuses."""
+    every variant, state, trigger and a spread of facts, with plugins vetoing or effects
+    failing, it must refuse, run or raise exactly as the machine's own
+    ``events[trigger].trigger(order, **ctx)`` does, effects in the same order and statuses."""
     compared = 0
     for market in markets.values():
         for lifecycle in LifecycleCompiler().compile_market(market):
             machine = lifecycle.machine
             for state in lifecycle.definition.state_names:
                 for trigger in lifecycle.definition.triggers:
-                    for facts in _orders():
-                        for amount in (None, Money(500, "EUR")):
-                            ours = replace(facts, status=state)
-                            theirs = replace(facts, status=state)
-                            ours_fx, theirs_fx = RecordingEffects(), RecordingEffects()
-                            ctx = {"amount": amount} if amount else {}
-                            ran = lifecycle.try_fire(ours, trigger, effects=ours_fx, **ctx)
-                            if state in machine.events[trigger].transitions:
-                                expected = machine.events[trigger].trigger(
-                                    theirs, {"effects": theirs_fx, **ctx}
-                                )
-                            else:
-                                expected = False
-                            assert (ran, ours.status, ours_fx.ran) == (
-                                expected,
-                                theirs.status,
-                                theirs_fx.ran,
-                            ), (market.code, lifecycle.definition.payment_method, state, trigger)
-                            compared += ran
+                    cases = [(facts, amount, {}) for facts in _orders() for amount in (None, 500)]
+                    cases += [(facts, None, {"veto": True}) for facts in _orders()]
+                    cases += [(facts, None, {"fail": True}) for facts in _orders()]
+                    for facts, amount, mode in cases:
+                        ours = replace(facts, status=state)
+                        theirs = replace(facts, status=state)
+                        ours_fx, theirs_fx = RecordingEffects(**mode), RecordingEffects(**mode)
+                        ctx = {"amount": Money(amount, "EUR")} if amount else {}
+                        ran = _outcome(lifecycle.try_fire, ours, trigger, effects=ours_fx, **ctx)
+                        event = machine.events[trigger]
+                        if state in event.transitions:
+                            expected = _outcome(event.trigger, theirs, effects=theirs_fx, **ctx)
+                        else:
+                            expected = False
+                        assert (ran, ours.status, ours_fx.ran) == (
+                            expected,
+                            theirs.status,
+                            theirs_fx.ran,
+                        ), (market.code, lifecycle.definition.payment_method, state, trigger, mode)
+                        compared += ran is True
     assert compared > 1000  # the spread of facts lets many transitions through
 
 
@@ -295,6 +309,11 @@ def test_refused_firing_changes_nothing_and_runs_no_effect(
     assert lifecycle.try_fire(order, "teleport", effects=effects) is False
     assert lifecycle.try_fire(order, "approve", effects=effects) is False  # not from pending
     assert (order.status, effects.ran) == ("pending", [])
+    gone = FakeOrder(status="on_hold")  # a status the policy no longer has
+    assert lifecycle.try_fire(gone, "place", effects=effects) is False
+    with pytest.raises(TransitionNotAllowed, match="status is on_hold"):
+        lifecycle.fire(gone, "place", effects=effects)
+    assert (gone.status, effects.ran) == ("on_hold", [])
 
 
 @pytest.mark.parametrize(
@@ -310,8 +329,15 @@ def test_a_machine_with_event_callbacks_or_a_queue_is_not_fired_directly(
     options: dict[str, Any],
 ) -> None:
     """Firing directly leaves out the event layer: a machine that uses it must say so."""
+    options = {"ignore_invalid_triggers": True, **options}
     machine = Machine(
         model=None, states=["a", "b"], transitions=[["go", "a", "b"]], initial="a", **options
     )
     with pytest.raises(ValueError, match=r"fire it with Event\.trigger"):
+        DirectTrigger(machine)
+
+
+def test_a_locked_machine_is_not_fired_directly() -> None:
+    machine = LockedMachine(model=None, states=["a"], initial="a", ignore_invalid_triggers=True)
+    with pytest.raises(ValueError, match="LockedMachine is not a plain Machine"):
         DirectTrigger(machine)

@@ -26,7 +26,7 @@ from transitions.extensions.diagrams import GraphMachine
 from ..errors import TransitionNotAllowed
 from ..policy import MarketPolicy
 from ._definition import LifecycleDefinition, TransitionSpec, define_lifecycle
-from ._guards import Guard, OrderFacts
+from ._guards import Guard, OrderFacts, context_of
 from ._svg import render_svg
 
 __all__ = ["DirectTrigger", "Lifecycle", "LifecycleCompiler", "LifecycleEffects"]
@@ -71,7 +71,7 @@ class _Effects:
         self.definition = definition
 
     def __call__(self, event: Any) -> None:
-        ctx = event.args[0]
+        ctx = context_of(event)
         effects = ctx.get("effects")
         if effects is not None:
             order, definition = event.model, self.definition
@@ -87,11 +87,16 @@ class _Guards:
         self.checks = tuple(guard.check for guard in guards)
 
     def __call__(self, event: Any) -> bool:
-        order, ctx = event.model, event.args[0]
+        order, ctx = event.model, context_of(event)
         for check in self.checks:  # noqa: SIM110 (a loop: cheaper than all() over a generator)
             if check(order, ctx) is not None:
                 return False
         return True
+
+
+#: The classes whose event layer ``DirectTrigger`` leaves out: subclasses (locked, nested,
+#: asynchronous machines) do their own work there.
+_PLAIN = (Machine, Event, Transition)
 
 
 class DirectTrigger:
@@ -105,7 +110,8 @@ class DirectTrigger:
     objects are executed, in the same order, on the same ``EventData``, without the layer that
     would find them again on every call (a third of a bare trigger's cost). An unknown trigger,
     or a state it cannot leave, is refused as ``transitions`` does with
-    ``ignore_invalid_triggers``, without logging a warning for each call.
+    ``ignore_invalid_triggers``, without logging a warning for each call. The transitions are
+    read once: a compiled machine is never changed afterwards.
     """
 
     def __init__(self, machine: Machine) -> None:
@@ -113,6 +119,12 @@ class DirectTrigger:
             raise ValueError("the machine has event callbacks: fire it with Event.trigger")
         if machine.has_queue:
             raise ValueError("the machine queues its events: fire it with Event.trigger")
+        if not machine.ignore_invalid_triggers:
+            raise ValueError("the machine raises on invalid triggers: fire it with Event.trigger")
+        if (type(machine), machine.event_cls, machine.transition_cls) != _PLAIN:
+            raise ValueError(
+                f"{type(machine).__name__} is not a plain Machine: fire it with Event.trigger"
+            )
         self.machine = machine
         self.attribute = machine.model_attribute
         self.routes: dict[tuple[str, str], tuple[Event, State, tuple[Transition, ...]]] = {

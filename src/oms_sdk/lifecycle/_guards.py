@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from ..money import Money
 from ._statuses import FulfillmentStatus, OrderStatus, PaymentStatus
 
-__all__ = ["Guard", "OrderFacts"]
+__all__ = ["Guard", "OrderFacts", "context_of"]
 
 
 class OrderFacts(Protocol):
@@ -74,7 +74,15 @@ class Guard:
 
     def __call__(self, event: Any) -> bool:
         """The ``transitions`` condition protocol (``send_event=True``)."""
-        return self.check(event.model, event.args[0]) is None
+        return self.check(event.model, context_of(event)) is None
+
+
+def context_of(event: Any) -> Mapping[str, Any]:
+    """A trigger's context in ``transitions``' ``EventData``: the one dict a compiled
+    lifecycle passes, or the keyword arguments of ``events[name].trigger(order, **ctx)``."""
+    args = event.args
+    ctx: Mapping[str, Any] = args[0] if args else event.kwargs
+    return ctx
 
 
 def _statuses(name: str, attribute: str, allowed: frozenset[str]) -> Guard:
